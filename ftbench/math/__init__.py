@@ -1,0 +1,3 @@
+from ftbench.math.task import MathTask
+
+__all__ = ["MathTask"]

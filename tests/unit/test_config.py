@@ -1,0 +1,62 @@
+"""Config conversion and the CLI's refusal of bad input (non-zero exit, nothing written)."""
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from trex.config import ConfigError, from_dict
+
+TASKS = ["math"]
+
+
+def minimal(**extra) -> dict:
+    return {"task": {"name": "math"}, **extra}
+
+
+def test_defaults_fill_in() -> None:
+    cfg = from_dict(minimal(), TASKS)
+    assert cfg.search.max_nodes == 7 and cfg.llm.backend == "llamacpp" and cfg.task.name == "math"
+
+
+@pytest.mark.parametrize("data, message", [
+    ({}, "no task selected; add +task=<name> with one of: math"),
+    (minimal(search={"max_nodes": 0}), "search.max_nodes=0 must be > 0"),
+    (minimal(search={"max_nodes": "many"}), "search.max_nodes must be an integer, got 'many'"),
+    (minimal(search={"policy": "bogo"}), "search.policy='bogo' is not accepted; choose one of uct"),
+    (minimal(search={"explore": 1}), "unknown key(s) search.explore"),
+    (minimal(llm={"backend": "openai", "base_url": None}), "needs llm.base_url"),
+    ({"task": {"name": "chess"}}, "unknown task 'chess'; available: math"),
+    (minimal(tracker={"kind": "mlflow"}), "tracker.kind='mlflow'"),
+])
+def test_bad_values_are_named_with_what_is_accepted(data, message) -> None:
+    with pytest.raises(ConfigError) as err:
+        from_dict(data, TASKS)
+    assert message in str(err.value)
+
+
+def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    return subprocess.run([sys.executable, "-m", "trex.launch", *args], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_cli_without_task_lists_tasks_and_writes_nothing(tmp_path: Path) -> None:
+    proc = run_cli(f"run_dir={tmp_path / 'runs'}", cwd=tmp_path)
+    assert proc.returncode == 2
+    assert "no task selected" in proc.stderr and "math" in proc.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_cli_bad_override_exits_nonzero_before_writing(tmp_path: Path) -> None:
+    proc = run_cli("+task=math", "search.max_concurrent=-1", f"run_dir={tmp_path / 'runs'}", cwd=tmp_path)
+    assert proc.returncode == 2
+    assert "search.max_concurrent=-1 must be > 0" in proc.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_cli_unknown_task_is_refused(tmp_path: Path) -> None:
+    proc = run_cli("+task=chess", cwd=tmp_path)
+    assert proc.returncode != 0 and "chess" in proc.stderr
+    assert list(tmp_path.iterdir()) == []

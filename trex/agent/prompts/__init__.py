@@ -1,0 +1,4 @@
+"""All prompt text trex sends to an LLM lives in this package, rendered by typed functions."""
+from trex.agent.prompts.propose import TaskCard, render_propose, render_retry
+
+__all__ = ["TaskCard", "render_propose", "render_retry"]

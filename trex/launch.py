@@ -1,0 +1,29 @@
+"""Entry point: `python -m trex.launch +task=math [overrides]` (Hydra)."""
+from __future__ import annotations
+
+import logging
+import sys
+
+import hydra
+from omegaconf import DictConfig, OmegaConf
+
+import ftbench
+from trex.config import ConfigError, from_dict
+
+
+@hydra.main(config_path="../conf", config_name="config", version_base=None)
+def main(cfg: DictConfig) -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+                        datefmt="%H:%M:%S")
+    try:
+        run_cfg = from_dict(OmegaConf.to_container(cfg, resolve=True), ftbench.list_tasks())  # type: ignore[arg-type]
+    except ConfigError as err:
+        print(f"trex: {err}", file=sys.stderr)
+        sys.exit(2)
+    from trex.runner import run_search
+
+    run_search(run_cfg)
+
+
+if __name__ == "__main__":
+    main()

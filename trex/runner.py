@@ -1,0 +1,104 @@
+"""Wire a validated RunConfig into a search: run folder, model, Ray, LLM endpoint, executors."""
+from __future__ import annotations
+
+import logging
+import os
+import time
+from contextlib import ExitStack
+from dataclasses import asdict
+from pathlib import Path
+
+import ray
+
+import ftbench
+from trex.agent.prompts import TaskCard
+from trex.agent.researcher import Researcher
+from trex.config import RunConfig
+from trex.driver import Driver, Outcome
+from trex.execute.executor import ExecutorSettings
+from trex.execute.pool import ExecutorPool, slots_for
+from trex.llm.client import LLMClient, StructuredMode
+from trex.llm.llamacpp import LlamaCppServer, builtin_gguf
+from trex.model.resolve import resolve_model
+from trex.track.base import NoTracker, Tracker
+from trex.tree.store import write_json
+
+log = logging.getLogger(__name__)
+
+
+def make_run_dir(cfg: RunConfig) -> Path:
+    name = cfg.name or f"{time.strftime('%Y%m%d-%H%M%S')}-{cfg.task.name}"
+    run_dir = Path(cfg.run_dir).resolve() / name
+    if run_dir.exists():
+        raise FileExistsError(f"run folder {run_dir} already exists; choose another name=")
+    run_dir.mkdir(parents=True)
+    return run_dir
+
+
+def start_ray(cfg: RunConfig) -> None:
+    env = {k: os.environ[k] for k in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE",
+                                      "TREX_CACHE", "WANDB_MODE") if k in os.environ}
+    env.setdefault("TOKENIZERS_PARALLELISM", "false")
+    if ray.is_initialized():
+        return
+    if cfg.cluster.kind == "local":
+        ray.init(num_cpus=cfg.cluster.num_cpus or os.cpu_count(), include_dashboard=False,
+                 runtime_env={"env_vars": env}, log_to_driver=True)
+    else:
+        ray.init(address=cfg.cluster.address, runtime_env={"env_vars": env})
+
+
+def make_client(cfg: RunConfig, stack: ExitStack, run_dir: Path) -> LLMClient:
+    llm = cfg.llm
+    if llm.backend == "llamacpp":
+        gguf = Path(llm.gguf) if llm.gguf else builtin_gguf()
+        server = stack.enter_context(LlamaCppServer(gguf, llm.model, n_ctx=llm.n_ctx, n_threads=llm.n_threads,
+                                                    log_path=run_dir / "llm-server.log",
+                                                    startup_timeout_s=llm.startup_timeout_s))
+        base_url, mode, key = server.base_url, StructuredMode.LLAMACPP, "not-needed"
+    else:
+        base_url, mode = str(llm.base_url), StructuredMode.JSON_SCHEMA
+        key = os.environ.get(llm.api_key_env, "not-needed")
+    client = LLMClient(base_url, llm.model, key, mode=mode, temperature=llm.temperature,
+                       max_tokens=llm.max_tokens, timeout_s=llm.timeout_s)
+    client.check()
+    return client
+
+
+def make_tracker(cfg: RunConfig, run_dir: Path) -> Tracker:
+    if cfg.tracker.kind == "wandb":
+        from trex.track.wandb_tracker import WandbTracker
+
+        return WandbTracker(cfg.tracker.project, cfg.tracker.mode, run_dir, cfg.search.policy)
+    return NoTracker()
+
+
+def run_search(cfg: RunConfig) -> Outcome:
+    """Run one whole search and write its folder; returns the outcome."""
+    task = ftbench.get_task(cfg.task.name, **cfg.task.options)
+    run_dir = make_run_dir(cfg)
+    write_json(run_dir / "config.json", asdict(cfg))
+    log.info("run folder: %s", run_dir)
+    model_path = resolve_model(cfg.model.name_or_path)
+    with ExitStack() as stack:
+        start_ray(cfg)
+        stack.callback(ray.shutdown)
+        client = make_client(cfg, stack, run_dir)
+        card = TaskCard(name=task.name, metric=task.metric, description=task.description,
+                        kinds=task.kinds, base_model=cfg.model.name_or_path)
+        researcher = Researcher(client, card, cfg.search.children_per_expansion, run_dir / "llm-calls.jsonl")
+        settings = ExecutorSettings(task=task.name, model_path=model_path, task_options=dict(cfg.task.options),
+                                    eval_batch_size=cfg.executor.eval_batch_size,
+                                    max_new_tokens=cfg.executor.max_new_tokens, bf16=cfg.executor.bf16,
+                                    logging_steps=cfg.executor.logging_steps,
+                                    threads=cfg.executor.cpus_per_executor)
+        size = slots_for(cfg.search.max_concurrent, cfg.executor.cpus_per_executor)
+        pool = ExecutorPool(settings, size, cfg.executor.cpus_per_executor)
+        stack.callback(pool.shutdown)
+        log.info("%d executor slot(s); agent LLM %s", size, cfg.llm.model)
+        driver = Driver(search=cfg.search, run_dir=run_dir, task_metric=task.metric, researcher=researcher,
+                        pool=pool, tracker=make_tracker(cfg, run_dir), reference_score=cfg.task.reference_score)
+        outcome = driver.run()
+    log.info("done (%s): best dev %s; summary at %s", outcome.stop_reason,
+             f"{outcome.tree.best().score:.3f}" if outcome.tree.best() else "-", run_dir / "summary.md")
+    return outcome

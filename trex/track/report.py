@@ -1,0 +1,55 @@
+"""summary.md: the best node, its lineage of specs, dev and test scores against the base model."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from trex.agent.prompts.propose import spec_line
+from trex.tree.records import Node, NodeStatus
+from trex.tree.store import Tree
+
+
+@dataclass(frozen=True)
+class FinalScores:
+    """Hidden-test scores, computed once at the end."""
+
+    base_test: float | None
+    best_test: float | None
+
+
+def _fmt(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"
+
+
+def phase_row(node: Node) -> str:
+    if node.result is None:
+        return f"| {node.id} | {node.status.value} | - | - | - | - | - |"
+    c = node.result.cost
+    wall = (node.finished_at or 0) - (node.started_at or 0)
+    overhead = max(0.0, wall - c.total_s)
+    return (f"| {node.id} | {node.status.value} | {_fmt(node.score)} | {c.data_s:.1f} | {c.train_s:.1f} | "
+            f"{c.eval_s:.1f} | {overhead:.1f} |")
+
+
+def render_summary(tree: Tree, metric: str, final: FinalScores, stop_reason: str, wall_s: float) -> str:
+    base, best = tree.root, tree.best()
+    lines = [f"# trex run: {tree.task}", "",
+             f"Stopped: {stop_reason}. Wall time {wall_s / 60:.1f} min. Nodes: {len(tree)} "
+             f"({tree.count(NodeStatus.SUCCEEDED)} succeeded, {tree.count(NodeStatus.FAILED)} failed, "
+             f"{tree.count(NodeStatus.PENDING)} never run). Researcher LLM: {tree.llm_usage.calls} calls, "
+             f"{tree.llm_usage.prompt_tokens + tree.llm_usage.completion_tokens} tokens.", "",
+             f"| | dev {metric} | test {metric} |", "|---|---|---|",
+             f"| base model ({base.id}) | {_fmt(base.score)} | {_fmt(final.base_test)} |"]
+    if best is not None:
+        lines.append(f"| best node ({best.id}) | {_fmt(best.score)} | {_fmt(final.best_test)} |")
+        lines += ["", f"## Lineage of {best.id}", ""]
+        for node in tree.lineage(best.id):
+            lines.append(f"- **{node.id}** (dev {_fmt(node.score)}): {node.spec.objective}  ")
+            lines.append(f"  `{spec_line(node.spec)}`")
+    lines += ["", "## Nodes (seconds per phase; overhead = driver-observed wall minus executor time)", "",
+              "| node | status | dev | data | train | eval | overhead |", "|---|---|---|---|---|---|---|",
+              *[phase_row(n) for n in tree]]
+    failed = [n for n in tree if n.status is NodeStatus.FAILED and n.result]
+    if failed:
+        lines += ["", "## Failures", ""]
+        lines += [f"- {n.id}: {(n.result.error or '').splitlines()[0][:300]}" for n in failed if n.result]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,67 @@
+"""Supervised fine-tuning with TRL's SFTTrainer and a PEFT LoRA adapter."""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from datasets import Dataset
+from peft import LoraConfig, PeftModel
+from transformers import PreTrainedModel, PreTrainedTokenizerBase
+from trl import SFTConfig, SFTTrainer
+
+from trex.tree.records import InitFrom, TrainConfig
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TrainStats:
+    steps: int
+    train_loss: float
+    tokens: int
+
+
+def cpu_supports_bf16() -> bool:
+    """bf16 autocast runs on any x86 CPU with PyTorch, but is only fast with AVX512-BF16/AMX."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def lora_config(train: TrainConfig) -> LoraConfig:
+    return LoraConfig(r=train.lora_r, lora_alpha=train.lora_alpha, lora_dropout=train.lora_dropout,
+                      target_modules="all-linear", task_type="CAUSAL_LM")
+
+
+def train_sft(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, dataset: Dataset,
+              train: TrainConfig, out_dir: Path, *, parent_adapter: str | None, bf16: bool,
+              logging_steps: int, seed: int) -> tuple[PreTrainedModel, TrainStats]:
+    """Fine-tune `model` on prompt/completion chats; saves the adapter to out_dir/adapter."""
+    peft_config = None
+    if train.init_from is InitFrom.PARENT:
+        if parent_adapter is None:
+            raise ValueError("train.init_from=parent, but the parent has no adapter (it is the base model); "
+                             "use init_from=base")
+        model = PeftModel.from_pretrained(model, parent_adapter, is_trainable=True)
+    else:
+        peft_config = lora_config(train)
+    use_gpu = torch.cuda.is_available()
+    args = SFTConfig(
+        output_dir=str(out_dir / "checkpoints"), num_train_epochs=train.epochs,
+        learning_rate=train.learning_rate, per_device_train_batch_size=train.batch_size,
+        max_length=train.max_length, bf16=bf16 and (use_gpu or cpu_supports_bf16()), use_cpu=not use_gpu,
+        gradient_checkpointing=False, save_strategy="no", report_to="none", logging_steps=logging_steps,
+        seed=seed, data_seed=seed, dataloader_num_workers=0, disable_tqdm=True, lr_scheduler_type="cosine",
+        warmup_ratio=0.05)
+    trainer = SFTTrainer(model=model, args=args, train_dataset=dataset, processing_class=tokenizer,
+                         peft_config=peft_config)
+    output = trainer.train()
+    adapter_dir = out_dir / "adapter"
+    trainer.model.save_pretrained(adapter_dir)
+    tokens = int(sum(len(ids) for ids in trainer.train_dataset["input_ids"])) * train.epochs
+    return trainer.model, TrainStats(steps=output.global_step, train_loss=float(output.training_loss),
+                                     tokens=tokens)

@@ -1,0 +1,150 @@
+"""The typed records that cross component boundaries. Frozen; nodes refer to each other by id.
+
+`ExperimentSpec` is what the Researcher LLM fills in, so its JSON schema is the contract:
+closed sets are enums, numbers have ranges, and anything else is rejected with a message
+the LLM can act on. Task-dependent checks (which problem kinds exist, whether a proposal
+may claim to be the baseline) read the validation context: {"kinds": [...], "proposal": True}.
+"""
+from __future__ import annotations
+
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+
+
+class Direction(StrEnum):
+    BASELINE = "baseline"
+    MORE_DATA = "more_data"
+    DATA_SELECTION = "data_selection"
+    ANSWER_FORMAT = "answer_format"
+    LEARNING_RATE = "learning_rate"
+    TRAINING_LENGTH = "training_length"
+    CAPACITY = "capacity"
+    WARM_START = "warm_start"
+
+
+class AnswerFormat(StrEnum):
+    DIRECT = "direct"          # the answer sentence only
+    REASONING = "reasoning"    # a short worked solution, then the answer sentence
+
+
+class TrainMethod(StrEnum):
+    SFT = "sft"
+
+
+class InitFrom(StrEnum):
+    BASE = "base"
+    PARENT = "parent"
+
+
+class Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class DataRecipe(Frozen):
+    kinds: list[str] = Field(default_factory=list, max_length=16,
+                             description="problem kinds to train on; empty means all kinds")
+    max_samples: int = Field(512, ge=16, le=50_000, description="cap on training examples")
+    answer_format: AnswerFormat = AnswerFormat.REASONING
+
+    @field_validator("kinds")
+    @classmethod
+    def _known_kinds(cls, kinds: list[str], info: ValidationInfo) -> list[str]:
+        allowed = (info.context or {}).get("kinds")
+        unknown = [k for k in kinds if allowed is not None and k not in allowed]
+        if unknown:
+            raise ValueError(f"unknown kinds {unknown}; choose from {list(allowed)} or [] for all")
+        return kinds
+
+
+class TrainConfig(Frozen):
+    method: TrainMethod = TrainMethod.SFT
+    learning_rate: float = Field(2e-4, ge=1e-6, le=1e-2)
+    epochs: int = Field(1, ge=1, le=10)
+    batch_size: int = Field(8, ge=1, le=128)
+    max_length: int = Field(256, ge=32, le=4096)
+    lora_r: int = Field(16, ge=1, le=256)
+    lora_alpha: int = Field(32, ge=1, le=512)
+    lora_dropout: float = Field(0.05, ge=0.0, le=0.5)
+    init_from: InitFrom = InitFrom.BASE
+
+
+class ExperimentSpec(Frozen):
+    objective: str = Field(min_length=3, max_length=400)
+    direction: Direction
+    rationale: str = Field("", max_length=1000)
+    data: DataRecipe = DataRecipe()
+    train: TrainConfig = TrainConfig()
+
+    @field_validator("direction")
+    @classmethod
+    def _not_baseline(cls, direction: Direction, info: ValidationInfo) -> Direction:
+        if (info.context or {}).get("proposal") and direction is Direction.BASELINE:
+            raise ValueError("'baseline' is reserved for the root; pick another direction")
+        return direction
+
+
+class NodeStatus(StrEnum):
+    PENDING = "PENDING"
+    RUNNING = "RUNNING"
+    SUCCEEDED = "SUCCEEDED"
+    FAILED = "FAILED"
+
+
+class Cost(Frozen):
+    """Wall seconds per phase, measured inside the executor, and the work done."""
+
+    data_s: float = 0.0
+    train_s: float = 0.0
+    eval_s: float = 0.0
+    total_s: float = 0.0
+    train_samples: int = 0
+    train_tokens: int = 0
+    eval_samples: int = 0
+
+
+class RunResult(Frozen):
+    status: NodeStatus
+    score: float | None = None
+    metrics: dict[str, float] = Field(default_factory=dict)
+    cost: Cost = Cost()
+    adapter_path: str | None = None
+    predictions_path: str | None = None
+    error: str | None = None
+
+
+class LLMUsage(Frozen):
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    calls: int = 0
+    seconds: float = 0.0
+
+    def __add__(self, other: LLMUsage) -> LLMUsage:
+        return LLMUsage(prompt_tokens=self.prompt_tokens + other.prompt_tokens,
+                        completion_tokens=self.completion_tokens + other.completion_tokens,
+                        calls=self.calls + other.calls, seconds=self.seconds + other.seconds)
+
+
+class Node(Frozen):
+    id: str
+    parent_id: str | None
+    depth: int
+    spec: ExperimentSpec
+    status: NodeStatus = NodeStatus.PENDING
+    result: RunResult | None = None
+    score: float | None = None
+    reward: float | None = None
+    visits: int = 0
+    value_sum: float = 0.0
+    created_at: float = 0.0
+    started_at: float | None = None
+    finished_at: float | None = None
+    proposal_usage: LLMUsage = LLMUsage()
+
+    @property
+    def done(self) -> bool:
+        return self.status in (NodeStatus.SUCCEEDED, NodeStatus.FAILED)
+
+    @property
+    def mean_value(self) -> float:
+        return self.value_sum / self.visits if self.visits else 0.0

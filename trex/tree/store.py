@@ -1,0 +1,134 @@
+"""The search tree: the driver is its only writer. Persisted atomically as tree.json."""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+from pydantic import BaseModel
+
+from trex.tree.records import ExperimentSpec, LLMUsage, Node, NodeStatus, RunResult
+
+
+class TreeState(BaseModel):
+    """What tree.json holds: every node, in creation order, plus the run's totals."""
+
+    task: str
+    nodes: list[Node]
+    llm_usage: LLMUsage = LLMUsage()
+
+
+class Tree:
+    def __init__(self, task: str) -> None:
+        self.task = task
+        self._nodes: dict[str, Node] = {}
+        self.llm_usage = LLMUsage()
+
+    # -- reading -----------------------------------------------------------------
+    def __len__(self) -> int:
+        return len(self._nodes)
+
+    def __iter__(self) -> Iterator[Node]:
+        return iter(self._nodes.values())
+
+    def __getitem__(self, node_id: str) -> Node:
+        return self._nodes[node_id]
+
+    @property
+    def root(self) -> Node:
+        return next(iter(self._nodes.values()))
+
+    def children(self, node_id: str) -> list[Node]:
+        return [n for n in self._nodes.values() if n.parent_id == node_id]
+
+    def lineage(self, node_id: str) -> list[Node]:
+        """Nodes from the root down to `node_id`, inclusive."""
+        path: list[Node] = []
+        current: str | None = node_id
+        while current is not None:
+            node = self._nodes[current]
+            path.append(node)
+            current = node.parent_id
+        return path[::-1]
+
+    def count(self, status: NodeStatus) -> int:
+        return sum(n.status is status for n in self._nodes.values())
+
+    def best(self) -> Node | None:
+        """The succeeded node with the highest dev score (earliest on ties)."""
+        done = [n for n in self._nodes.values() if n.status is NodeStatus.SUCCEEDED and n.score is not None]
+        return max(done, key=lambda n: n.score) if done else None
+
+    # -- writing -----------------------------------------------------------------
+    def add(self, spec: ExperimentSpec, parent_id: str | None, now: float,
+            usage: LLMUsage = LLMUsage()) -> Node:
+        if parent_id is None and self._nodes:
+            raise ValueError("the tree already has a root")
+        depth = 0 if parent_id is None else self._nodes[parent_id].depth + 1
+        node = Node(id=f"n{len(self._nodes):04d}", parent_id=parent_id, depth=depth, spec=spec,
+                    created_at=now, proposal_usage=usage)
+        self._nodes[node.id] = node
+        return node
+
+    def mark_running(self, node_id: str, now: float) -> Node:
+        return self._put(self._nodes[node_id].model_copy(update={"status": NodeStatus.RUNNING, "started_at": now}))
+
+    def record(self, node_id: str, result: RunResult, reward: float, now: float) -> Node:
+        """Store a finished experiment and back its reward up to the root."""
+        node = self._nodes[node_id].model_copy(update={
+            "status": result.status, "result": result, "score": result.score,
+            "reward": reward, "finished_at": now})
+        self._put(node)
+        for ancestor in self.lineage(node_id):
+            self._put(ancestor.model_copy(update={"visits": ancestor.visits + 1,
+                                                  "value_sum": ancestor.value_sum + reward}))
+        return self._nodes[node_id]
+
+    def add_usage(self, usage: LLMUsage) -> None:
+        self.llm_usage = self.llm_usage + usage
+
+    def _put(self, node: Node) -> Node:
+        self._nodes[node.id] = node
+        return node
+
+    # -- persistence -------------------------------------------------------------
+    def state(self) -> TreeState:
+        return TreeState(task=self.task, nodes=list(self._nodes.values()), llm_usage=self.llm_usage)
+
+    def save(self, path: Path) -> None:
+        """Write tree.json atomically: temp file, fsync, rename, fsync the folder."""
+        atomic_write(path, self.state().model_dump_json(indent=1))
+
+    @classmethod
+    def load(cls, path: Path) -> Tree:
+        state = TreeState.model_validate_json(Path(path).read_text())
+        tree = cls(state.task)
+        for node in state.nodes:
+            tree._put(node)
+        tree.llm_usage = state.llm_usage
+        return tree
+
+
+def atomic_write(path: Path, text: str) -> None:
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "w") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+def write_json(path: Path, obj: object) -> None:
+    atomic_write(path, json.dumps(obj, indent=1, default=str))
