@@ -60,6 +60,7 @@ class ExecutorConfig:
     max_new_tokens: int = 48
     bf16: bool = True                  # bf16 autocast for CPU training where supported
     logging_steps: int = 5
+    max_train_samples: int = 50_000    # proposals above this are rejected (not clamped)
 
 
 @dataclass(frozen=True)
@@ -98,7 +99,7 @@ CHOICES = {
 }
 POSITIVE = ("search.max_nodes", "search.max_minutes", "search.children_per_expansion",
             "search.max_children", "search.max_concurrent", "executor.cpus_per_executor",
-            "executor.eval_batch_size", "executor.max_new_tokens", "llm.max_tokens", "llm.n_ctx")
+            "executor.eval_batch_size", "executor.max_new_tokens", "executor.max_train_samples", "llm.max_tokens", "llm.n_ctx")
 
 
 def build(cls: type, data: dict[str, Any], where: str = "") -> Any:

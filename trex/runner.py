@@ -85,7 +85,8 @@ def run_search(cfg: RunConfig) -> Outcome:
         stack.callback(ray.shutdown)
         client = make_client(cfg, stack, run_dir)
         card = TaskCard(name=task.name, metric=task.metric, description=task.description,
-                        kinds=task.kinds, base_model=cfg.model.name_or_path)
+                        kinds=task.kinds, base_model=cfg.model.name_or_path,
+                        max_train_samples=cfg.executor.max_train_samples)
         researcher = Researcher(client, card, cfg.search.children_per_expansion, run_dir / "llm-calls.jsonl")
         settings = ExecutorSettings(task=task.name, model_path=model_path, task_options=dict(cfg.task.options),
                                     eval_batch_size=cfg.executor.eval_batch_size,

@@ -105,3 +105,17 @@ def test_twice_invalid_proposal_is_dropped_with_its_reason(caplog) -> None:
     assert len(endpoint.requests) == 2
     assert proposal.rejected and "not valid JSON" in proposal.rejected[0]
     assert "dropped" in caplog.text
+
+
+def test_warm_start_from_another_parent_is_not_a_duplicate() -> None:
+    warm = ExperimentSpec.model_validate(spec_json("warm", init_from="parent"))
+    cold = ExperimentSpec.model_validate(spec_json("cold"))
+    assert spec_key(warm, "n0001") != spec_key(warm, "n0002")
+    assert spec_key(cold, "n0001") == spec_key(cold, "n0002")
+
+
+def test_run_limit_on_training_examples_is_enforced_not_clamped() -> None:
+    big = spec_json("big data")
+    big["data"]["max_samples"] = 5000
+    specs, errors = parse_proposals(reply(big), KINDS, set(), max_samples=512)
+    assert specs == [] and "max_samples=5000 exceeds this run's limit of 512" in errors[0]

@@ -16,7 +16,7 @@ from pydantic import ValidationError
 
 from trex.agent.prompts import TaskCard, render_propose, render_retry
 from trex.llm.client import LLMClient
-from trex.tree.records import ExperimentSpec, LLMUsage
+from trex.tree.records import ExperimentSpec, InitFrom, LLMUsage
 from trex.tree.store import Tree
 
 log = logging.getLogger(__name__)
@@ -41,14 +41,18 @@ def proposal_schema(k: int, kinds: tuple[str, ...]) -> dict[str, Any]:
             "required": ["experiments"]}
 
 
-def spec_key(spec: ExperimentSpec) -> str:
-    """Canonical hash of what an experiment does (data + training), ignoring its prose."""
-    body = json.dumps({"data": spec.data.model_dump(mode="json"), "train": spec.train.model_dump(mode="json")},
-                      sort_keys=True)
+def spec_key(spec: ExperimentSpec, parent_id: str | None = None) -> str:
+    """Canonical hash of what an experiment does (data + training), ignoring its prose.
+
+    A warm start continues a particular parent's adapter, so then the parent is part of it."""
+    warm = spec.train.init_from is InitFrom.PARENT
+    body = json.dumps({"data": spec.data.model_dump(mode="json"), "train": spec.train.model_dump(mode="json"),
+                       "parent": parent_id if warm else None}, sort_keys=True)
     return hashlib.sha256(body.encode()).hexdigest()[:16]
 
 
-def parse_proposals(text: str, kinds: tuple[str, ...], known: set[str]) -> tuple[list[ExperimentSpec], list[str]]:
+def parse_proposals(text: str, kinds: tuple[str, ...], known: set[str],
+                    max_samples: int | None = None, parent_id: str | None = None) -> tuple[list[ExperimentSpec], list[str]]:
     """Valid, new specs from a reply, and one reason for each item rejected."""
     try:
         data = json.loads(text)
@@ -62,12 +66,13 @@ def parse_proposals(text: str, kinds: tuple[str, ...], known: set[str]) -> tuple
     seen = set(known)
     for i, item in enumerate(items):
         try:
-            spec = ExperimentSpec.model_validate(item, context={"kinds": kinds, "proposal": True})
+            spec = ExperimentSpec.model_validate(item, context={"kinds": kinds, "proposal": True,
+                                                                     "max_samples": max_samples})
         except ValidationError as err:
             issues = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in err.errors()[:6])
             errors.append(f"experiment {i + 1}: {issues}")
             continue
-        key = spec_key(spec)
+        key = spec_key(spec, parent_id)
         if key in seen:
             errors.append(f"experiment {i + 1}: same data and training settings as an existing experiment")
             continue
@@ -79,6 +84,7 @@ def parse_proposals(text: str, kinds: tuple[str, ...], known: set[str]) -> tuple
 class Researcher:
     def __init__(self, client: LLMClient, card: TaskCard, k: int, log_path: Path | None = None) -> None:
         self.client, self.card, self.k, self.log_path = client, card, k, log_path
+        self.max_samples = card.max_train_samples
 
     def propose(self, tree: Tree, node_id: str, seed: int) -> Proposal:
         """Up to k validated children for `node_id`, with reasons for those dropped."""
@@ -86,10 +92,10 @@ class Researcher:
         siblings = [n for n in tree.children(node.parent_id) if n.id != node_id] if node.parent_id else []
         messages = render_propose(self.card, tree.lineage(node_id), siblings, tree.children(node_id), self.k)
         schema = proposal_schema(self.k, self.card.kinds)
-        known = {spec_key(n.spec) for n in tree}
+        known = {spec_key(n.spec, n.parent_id) for n in tree}
         reply = self.client.complete_json(messages, schema, name="experiments", seed=seed)
         self._log(node_id, messages, reply.text)
-        specs, errors = parse_proposals(reply.text, self.card.kinds, known)
+        specs, errors = parse_proposals(reply.text, self.card.kinds, known, self.max_samples, node_id)
         usage = reply.usage
         missing = self.k - len(specs)
         if errors and missing > 0:
@@ -98,7 +104,8 @@ class Researcher:
                                                name="experiments", seed=seed + 1)
             self._log(node_id, retry, second.text)
             usage = usage + second.usage
-            more, errors = parse_proposals(second.text, self.card.kinds, known | {spec_key(s) for s in specs})
+            known |= {spec_key(s, node_id) for s in specs}
+            more, errors = parse_proposals(second.text, self.card.kinds, known, self.max_samples, node_id)
             specs += more[:missing]
         for reason in errors:
             log.warning("proposal for %s dropped: %s", node_id, reason)

@@ -56,7 +56,7 @@ def train_sft(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, datase
         max_length=train.max_length, bf16=bf16 and (use_gpu or cpu_supports_bf16()), use_cpu=not use_gpu,
         gradient_checkpointing=False, save_strategy="no", report_to="none", logging_steps=logging_steps,
         seed=seed, data_seed=seed, dataloader_num_workers=0, disable_tqdm=True, lr_scheduler_type="cosine",
-        warmup_ratio=0.05)
+        warmup_steps=0.05)   # a float below 1 is a fraction of all steps
     trainer = SFTTrainer(model=model, args=args, train_dataset=dataset, processing_class=tokenizer,
                          peft_config=peft_config)
     output = trainer.train()

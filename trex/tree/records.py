@@ -3,7 +3,7 @@
 `ExperimentSpec` is what the Researcher LLM fills in, so its JSON schema is the contract:
 closed sets are enums, numbers have ranges, and anything else is rejected with a message
 the LLM can act on. Task-dependent checks (which problem kinds exist, whether a proposal
-may claim to be the baseline) read the validation context: {"kinds": [...], "proposal": True}.
+may claim to be the baseline) read the validation context: {"kinds": [...], "proposal": True, "max_samples": N}.
 """
 from __future__ import annotations
 
@@ -44,7 +44,7 @@ class Frozen(BaseModel):
 class DataRecipe(Frozen):
     kinds: list[str] = Field(default_factory=list, max_length=16,
                              description="problem kinds to train on; empty means all kinds")
-    max_samples: int = Field(512, ge=16, le=50_000, description="cap on training examples")
+    max_samples: int = Field(128, ge=16, le=50_000, description="cap on training examples")
     answer_format: AnswerFormat = AnswerFormat.REASONING
 
     @field_validator("kinds")
@@ -55,6 +55,14 @@ class DataRecipe(Frozen):
         if unknown:
             raise ValueError(f"unknown kinds {unknown}; choose from {list(allowed)} or [] for all")
         return kinds
+
+    @field_validator("max_samples")
+    @classmethod
+    def _within_run_limit(cls, n: int, info: ValidationInfo) -> int:
+        limit = (info.context or {}).get("max_samples")
+        if limit is not None and n > limit:
+            raise ValueError(f"max_samples={n} exceeds this run's limit of {limit} training examples")
+        return n
 
 
 class TrainConfig(Frozen):

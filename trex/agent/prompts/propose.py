@@ -22,6 +22,7 @@ class TaskCard:
     description: str
     kinds: tuple[str, ...]
     base_model: str
+    max_train_samples: int = 50_000
 
 
 def spec_line(spec: ExperimentSpec) -> str:
@@ -66,6 +67,7 @@ def render_propose(card: TaskCard, lineage: list[Node], siblings: list[Node], ch
         "others and from every experiment above. Directions: "
         + ", ".join(d.value for d in Direction if d is not Direction.BASELINE) + ". "
         f"kinds: a subset of {list(card.kinds)}, or [] for all. answer_format: direct or reasoning. "
+        f"max_samples at most {card.max_train_samples}. "
         "learning_rate between 1e-5 and 1e-3; epochs 1-3; init_from parent continues training the "
         "parent's adapter.",
         f"The settings of {parent.id}:",

@@ -1,0 +1,99 @@
+"""A whole search on real local Ray and real TRL: tiny random Llama, scripted OpenAI-compatible LLM."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import reply, spec_json
+from trex.config import (ClusterConfig, ExecutorConfig, LLMConfig, ModelConfig, RunConfig, SearchConfig,
+                         TaskConfig, TrackerConfig)
+from trex.llm.scripted import ScriptedEndpoint
+from trex.tree.records import NodeStatus
+from trex.tree.store import Tree
+
+
+def scripted_researcher(body: dict) -> str:
+    """First expansion: one good spec and one that must fail (warm start from the base model)."""
+    prompt = body["messages"][-1]["content"]
+    if "refine n0000" in prompt:
+        return reply(spec_json("higher learning rate", learning_rate=1e-3),
+                     spec_json("warm start from root", direction="warm_start", init_from="parent"))
+    return reply(spec_json("continue the best branch", direction="warm_start", init_from="parent", epochs=1),
+                 spec_json("two epochs", direction="training_length", epochs=2))
+
+
+@pytest.fixture(scope="module")
+def search_run(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory):
+    from trex.runner import run_search
+
+    runs = tmp_path_factory.mktemp("runs")
+    with ScriptedEndpoint(scripted_researcher) as endpoint:
+        cfg = RunConfig(
+            task=TaskConfig(name="math", options={"train_size": 64, "dev_size": 16, "test_size": 16}),
+            search=SearchConfig(max_nodes=4, children_per_expansion=2, max_children=2, max_concurrent=2),
+            llm=LLMConfig(backend="openai", model="scripted", base_url=endpoint.base_url, max_tokens=512),
+            model=ModelConfig(name_or_path=str(tiny_model)),
+            executor=ExecutorConfig(eval_batch_size=8, max_new_tokens=8),
+            tracker=TrackerConfig(kind="wandb", mode="offline"),
+            cluster=ClusterConfig(kind="local", num_cpus=2),
+            run_dir=str(runs), name="it")
+        outcome = run_search(cfg)
+    return outcome, runs / "it", endpoint
+
+
+def test_tree_holds_every_node_with_a_final_status(search_run) -> None:
+    outcome, run_dir, _ = search_run
+    tree = Tree.load(run_dir / "tree.json")
+    assert len(tree) == 4
+    assert all(n.done for n in tree)
+    root = tree.root
+    assert root.status is NodeStatus.SUCCEEDED and root.score is not None and root.visits == 4
+    failed = [n for n in tree if n.status is NodeStatus.FAILED]
+    assert len(failed) == 1 and "init_from=parent" in failed[0].result.error
+    assert failed[0].reward == 0.0
+    assert outcome.stop_reason.startswith("max_nodes=4")
+
+
+def test_node_folders_hold_spec_result_predictions_adapter_and_log(search_run) -> None:
+    _, run_dir, _ = search_run
+    for node in Tree.load(run_dir / "tree.json"):
+        folder = run_dir / "nodes" / node.id
+        assert json.loads((folder / "spec.json").read_text())["objective"] == node.spec.objective
+        assert json.loads((folder / "result.json").read_text())["status"] == node.status.value
+        assert (folder / "log.txt").is_file()
+        if node.status is NodeStatus.SUCCEEDED:
+            rows = [json.loads(line) for line in (folder / "predictions.jsonl").read_text().splitlines()]
+            assert len(rows) == 16 and {"gold", "completion", "prediction", "score"} <= rows[0].keys()
+            if node.parent_id is not None:
+                assert (folder / "adapter" / "adapter_config.json").is_file()
+                assert node.result.cost.train_s > 0 and node.result.cost.train_samples == 32
+
+
+def test_second_expansion_warm_starts_from_its_parent(search_run) -> None:
+    _, run_dir, endpoint = search_run
+    tree = Tree.load(run_dir / "tree.json")
+    grandchildren = [n for n in tree if n.depth == 2]
+    assert grandchildren, "the search should have expanded a child of the root"
+    assert len(endpoint.requests) >= 2
+    warm = [n for n in grandchildren if n.spec.train.init_from == "parent"]
+    assert all(n.status is NodeStatus.SUCCEEDED for n in warm)
+
+
+def test_summary_and_hidden_test_scores(search_run) -> None:
+    outcome, run_dir, _ = search_run
+    summary = (run_dir / "summary.md").read_text()
+    assert "base model (n0000)" in summary and "## Lineage of" in summary
+    final = json.loads((run_dir / "final.json").read_text())
+    assert final["base_test"] is not None and final["best_test"] is not None
+    assert (run_dir / "nodes" / final["best_node"] / "predictions-test.jsonl").is_file() or final["best_node"] == "n0000"
+    assert (run_dir / "nodes" / "n0000" / "predictions-test.jsonl").is_file()
+
+
+def test_wandb_offline_runs_were_written(search_run) -> None:
+    _, run_dir, _ = search_run
+    runs = sorted((run_dir / "wandb").glob("offline-run-*"))
+    assert len(runs) == 4
+    for run in runs:
+        assert list(run.glob("run-*.wandb")) and (run / "files").is_dir()
