@@ -20,7 +20,7 @@ from trex.progress import Progress
 from trex.track.base import Tracker
 from trex.track.report import FinalScores, render_summary
 from trex.tree.policy import normalize_reward, select_uct
-from trex.tree.records import Cost, Direction, ExperimentSpec, NodeStatus, RunResult
+from trex.tree.records import DataRecipe, Direction, ExperimentSpec, NodeStatus, RunResult
 from trex.tree.store import Tree, write_json
 
 log = logging.getLogger(__name__)
@@ -36,27 +36,34 @@ class Outcome:
     wall_s: float
 
 
-def baseline_spec() -> ExperimentSpec:
+def baseline_spec(max_samples: int | None = None) -> ExperimentSpec:
+    """The root: the base model evaluated as is. Its data and training settings are the template
+    the first children edit, so they are kept within the run's limit on training examples."""
+    data = DataRecipe(max_samples=min(DataRecipe().max_samples, max_samples or DataRecipe().max_samples))
     return ExperimentSpec(objective="Evaluate the base model on the dev split (no training).",
-                          direction=Direction.BASELINE, rationale="Reference point for every experiment.")
+                          direction=Direction.BASELINE, rationale="Reference point for every experiment.",
+                          data=data)
 
 
 class Driver:
     def __init__(self, *, search: SearchConfig, run_dir: Path, task_metric: str, researcher: Researcher,
-                 pool: ExecutorPool, tracker: Tracker, reference_score: float | None = None) -> None:
+                 pool: ExecutorPool, tracker: Tracker, reference_score: float | None = None,
+                 max_train_samples: int | None = None) -> None:
         self.search, self.run_dir, self.metric = search, run_dir, task_metric
         self.researcher, self.pool, self.tracker = researcher, pool, tracker
         self.reference = reference_score
+        self.max_train_samples = max_train_samples
         self.tree = Tree(task=run_dir.name)
         self.group = run_dir.name
         self.queue: deque[str] = deque()
         self.in_flight: dict[ray.ObjectRef, str] = {}
         self.started = time.monotonic()
         self.empty_proposals = 0
+        self.expansions = 0
 
     # -- the loop ------------------------------------------------------------------
     def run(self) -> Outcome:
-        root = self.tree.add(baseline_spec(), None, time.time())
+        root = self.tree.add(baseline_spec(self.max_train_samples), None, time.time())
         self._node_dir(root.id).mkdir(parents=True, exist_ok=True)
         write_json(self._node_dir(root.id) / "spec.json", root.spec.model_dump(mode="json"))
         self.queue.append(root.id)
@@ -113,11 +120,13 @@ class Driver:
     def _expand(self) -> bool:
         """Ask the Researcher for children of the UCT-selected node; False if none can be chosen now."""
         s = self.search
-        target = select_uct(self.tree, s.exploration, s.max_children, seed=s.seed + len(self.tree))
+        self.expansions += 1
+        seed = s.seed * 100_003 + self.expansions   # a new seed for every Researcher call
+        target = select_uct(self.tree, s.exploration, s.max_children, seed=seed)
         if target is None:
             return False
         room = min(s.max_nodes - len(self.tree), s.max_children - len(self.tree.children(target)))
-        proposal = self.researcher.propose(self.tree, target, seed=s.seed + len(self.tree))
+        proposal = self.researcher.propose(self.tree, target, seed=seed)
         self.tree.add_usage(proposal.usage)
         specs = proposal.specs[:room]
         self.empty_proposals = 0 if specs else self.empty_proposals + 1

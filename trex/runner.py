@@ -98,7 +98,8 @@ def run_search(cfg: RunConfig) -> Outcome:
         stack.callback(pool.shutdown)
         log.info("%d executor slot(s); agent LLM %s", size, cfg.llm.model)
         driver = Driver(search=cfg.search, run_dir=run_dir, task_metric=task.metric, researcher=researcher,
-                        pool=pool, tracker=make_tracker(cfg, run_dir), reference_score=cfg.task.reference_score)
+                        pool=pool, tracker=make_tracker(cfg, run_dir), reference_score=cfg.task.reference_score,
+                        max_train_samples=cfg.executor.max_train_samples)
         outcome = driver.run()
     log.info("done (%s): best dev %s; summary at %s", outcome.stop_reason,
              f"{outcome.tree.best().score:.3f}" if outcome.tree.best() else "-", run_dir / "summary.md")

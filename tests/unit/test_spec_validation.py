@@ -38,6 +38,7 @@ def test_malformed_replies_are_rejected_with_a_reason(text: str, message: str) -
 
 @pytest.mark.parametrize("mutate, message", [
     (lambda s: s["train"].update(learning_rate=0.5), "learning_rate"),
+    (lambda s: s["train"].update(learning_rate=1.7e-4), "learning_rate=0.00017 is not on the grid"),
     (lambda s: s["train"].update(epochs=0), "epochs"),
     (lambda s: s["train"].update(lora_r="sixteen"), "lora_r"),
     (lambda s: s["train"].update(method="ppo"), "method"),

@@ -65,9 +65,14 @@ class DataRecipe(Frozen):
         return n
 
 
+# Learning rates are chosen from a log grid: every backend can hold an LLM to it (an enum),
+# while free-form floats from small models come out as noise (e.g. 0.1564789e-0).
+LEARNING_RATES = (1e-5, 2e-5, 3e-5, 5e-5, 1e-4, 2e-4, 3e-4, 5e-4, 1e-3, 2e-3)
+
+
 class TrainConfig(Frozen):
     method: TrainMethod = TrainMethod.SFT
-    learning_rate: float = Field(2e-4, ge=1e-6, le=1e-2)
+    learning_rate: float = Field(2e-4, json_schema_extra={"enum": list(LEARNING_RATES)})
     epochs: int = Field(1, ge=1, le=10)
     batch_size: int = Field(8, ge=1, le=128)
     max_length: int = Field(256, ge=32, le=4096)
@@ -75,6 +80,14 @@ class TrainConfig(Frozen):
     lora_alpha: int = Field(32, ge=1, le=512)
     lora_dropout: float = Field(0.05, ge=0.0, le=0.5)
     init_from: InitFrom = InitFrom.BASE
+
+    @field_validator("learning_rate")
+    @classmethod
+    def _on_grid(cls, lr: float) -> float:
+        if not any(abs(lr - g) <= 1e-9 * g + 1e-12 for g in LEARNING_RATES):
+            raise ValueError(f"learning_rate={lr:g} is not on the grid; choose one of "
+                             f"{', '.join(f'{g:g}' for g in LEARNING_RATES)}")
+        return lr
 
 
 class ExperimentSpec(Frozen):

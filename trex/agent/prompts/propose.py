@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from trex.tree.records import Direction, ExperimentSpec, Node
+from trex.tree.records import LEARNING_RATES, Direction, ExperimentSpec, Node
 
 SYSTEM = (
     "You are a careful ML engineer who fine-tunes small language models. You plan the next "
@@ -46,10 +46,10 @@ def render_propose(card: TaskCard, lineage: list[Node], siblings: list[Node], ch
     parent = lineage[-1]
     t = parent.spec.train
     example = parent.spec.model_copy(update={
-        "objective": "Train twice as fast for one more epoch.",
+        "objective": "Change the step size and train one more epoch.",
         "direction": Direction.LEARNING_RATE,
-        "rationale": "The loss was still falling; a larger step and more passes should fit better.",
-        "train": t.model_copy(update={"learning_rate": min(t.learning_rate * 2, 1e-3),
+        "rationale": "The step size sets how fast the adapter fits; more passes help if it underfits.",
+        "train": t.model_copy(update={"learning_rate": 5e-4 if t.learning_rate < 5e-4 else 1e-4,
                                       "epochs": min(t.epochs + 1, 3)})})
     parts = [
         f"Task: {card.name}. Metric: {card.metric} on the dev split (higher is better). "
@@ -68,8 +68,8 @@ def render_propose(card: TaskCard, lineage: list[Node], siblings: list[Node], ch
         + ", ".join(d.value for d in Direction if d is not Direction.BASELINE) + ". "
         f"kinds: a subset of {list(card.kinds)}, or [] for all. answer_format: direct or reasoning. "
         f"max_samples at most {card.max_train_samples}. "
-        "learning_rate between 1e-5 and 1e-3; epochs 1-3; init_from parent continues training the "
-        "parent's adapter.",
+        f"learning_rate one of {', '.join(f'{g:g}' for g in LEARNING_RATES)}; "
+        "epochs 1-3; init_from parent continues training the parent's adapter.",
         f"The settings of {parent.id}:",
         json.dumps(parent.spec.model_dump(mode="json")),
         'Answer as {"experiments": [...]}. One item, for illustration only (change other settings too):',

@@ -1,0 +1,20 @@
+# One command to set up and run the main job; one to set up and run the tests.
+.PHONY: setup run test test-fast gpu-check
+
+# Nothing on the default path needs the Hub; offline avoids 30-50 s lookup time-outs.
+export HF_HUB_OFFLINE ?= 1
+
+setup:
+	./scripts/setup.sh
+
+run: setup
+	.venv/bin/python -m trex.launch +task=math $(ARGS)
+
+test: setup
+	.venv/bin/python -m pytest -ra $(ARGS)
+
+test-fast: setup
+	.venv/bin/python -m pytest -ra -m "not slow" $(ARGS)
+
+gpu-check:
+	bash scripts/gpu_check.sh
