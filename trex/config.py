@@ -30,6 +30,7 @@ class SearchConfig:
     max_children: int = 3              # cap on children of one node
     exploration: float = 1.0           # UCT constant c (rewards lie in [0, 1])
     max_concurrent: int = 2            # executor slots, further capped by free CPUs
+    max_failed_expansions: int = 5     # consecutive Researcher calls with no valid spec before stopping
     seed: int = 0
 
 
@@ -98,7 +99,7 @@ CHOICES = {
     "cluster.kind": ("local", "ray"),
 }
 POSITIVE = ("search.max_nodes", "search.max_minutes", "search.children_per_expansion",
-            "search.max_children", "search.max_concurrent", "executor.cpus_per_executor",
+            "search.max_children", "search.max_concurrent", "search.max_failed_expansions", "executor.cpus_per_executor",
             "executor.eval_batch_size", "executor.max_new_tokens", "executor.max_train_samples", "llm.max_tokens", "llm.n_ctx")
 
 

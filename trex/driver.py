@@ -25,8 +25,6 @@ from trex.tree.store import Tree, write_json
 
 log = logging.getLogger(__name__)
 
-MAX_EMPTY_PROPOSALS = 3   # consecutive expansions yielding no valid spec before the search gives up
-
 
 @dataclass(frozen=True)
 class Outcome:
@@ -102,15 +100,15 @@ class Driver:
         return ""
 
     def _can_expand(self) -> bool:
-        return len(self.tree) < self.search.max_nodes and self.empty_proposals < MAX_EMPTY_PROPOSALS
+        return len(self.tree) < self.search.max_nodes and self.empty_proposals < self.search.max_failed_expansions
 
     def _fill_slots(self) -> str:
         """Submit queued nodes to free executors, expanding the tree when the queue is empty."""
         while self.pool.free:
             if not self.queue:
                 if not self._can_expand():
-                    return "" if self.empty_proposals < MAX_EMPTY_PROPOSALS else \
-                        f"the Researcher produced no valid proposal {MAX_EMPTY_PROPOSALS} times in a row"
+                    return "" if self.empty_proposals < self.search.max_failed_expansions else \
+                        f"the Researcher produced no valid proposal {self.search.max_failed_expansions} times in a row"
                 if not self._expand():
                     return ""
                 continue

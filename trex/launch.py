@@ -15,6 +15,8 @@ from trex.config import ConfigError, from_dict
 def main(cfg: DictConfig) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
                         datefmt="%H:%M:%S")
+    for noisy in ("httpx", "httpx2", "urllib3", "filelock"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     try:
         run_cfg = from_dict(OmegaConf.to_container(cfg, resolve=True), ftbench.list_tasks())  # type: ignore[arg-type]
     except ConfigError as err:

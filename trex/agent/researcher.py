@@ -55,7 +55,7 @@ def parse_proposals(text: str, kinds: tuple[str, ...], known: set[str],
                     max_samples: int | None = None, parent_id: str | None = None) -> tuple[list[ExperimentSpec], list[str]]:
     """Valid, new specs from a reply, and one reason for each item rejected."""
     try:
-        data = json.loads(text)
+        data = json.loads(text, strict=False)   # raw newlines inside strings are harmless
     except json.JSONDecodeError as err:
         return [], [f"reply is not valid JSON ({err.msg} at char {err.pos})"]
     items = data.get("experiments") if isinstance(data, dict) else None

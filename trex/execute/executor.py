@@ -66,9 +66,13 @@ def node_log(path: Path) -> Iterator[None]:
 
 class Executor:
     def __init__(self, settings: ExecutorSettings) -> None:
+        import datasets
         import torch
+        import transformers
 
         torch.set_num_threads(max(1, settings.threads))
+        datasets.disable_progress_bars()          # progress goes to each node's log, not the console
+        transformers.utils.logging.disable_progress_bar()
         self.settings = settings
         self.task = get_task(settings.task, **settings.task_options)
 
@@ -87,6 +91,7 @@ class Executor:
                                  cost=Cost(total_s=time.monotonic() - started, **phases))
 
     def _run(self, job: Job, node_dir: Path, phases: dict[str, float], started: float) -> RunResult:
+        import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         from trex.data.recipe import build_sft_dataset
@@ -94,8 +99,12 @@ class Executor:
         from trex.train.sft import train_sft
 
         s = self.settings
+        on_gpu = torch.cuda.is_available()
         tokenizer = AutoTokenizer.from_pretrained(s.model_path)
-        model = AutoModelForCausalLM.from_pretrained(s.model_path)
+        model = AutoModelForCausalLM.from_pretrained(s.model_path, dtype=torch.bfloat16 if on_gpu else torch.float32)
+        if on_gpu:
+            model = model.to("cuda")
+            torch.cuda.reset_peak_memory_stats()
         metrics: dict[str, float] = {}
         adapter_path, samples, tokens = job.adapter, 0, 0
         if job.train:
@@ -134,6 +143,8 @@ class Executor:
         metrics[f"{job.split}_{self.task.metric}"] = score
         metrics.update({f"{job.split}_{self.task.metric}/{k}": self.task.aggregate(v) for k, v in by_kind.items()})
         metrics["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        if on_gpu:
+            metrics["peak_gpu_mb"] = torch.cuda.max_memory_allocated() / 2**20
         cost = Cost(total_s=time.monotonic() - started, train_samples=samples, train_tokens=tokens,
                     eval_samples=len(rows), **phases)
         return RunResult(status=NodeStatus.SUCCEEDED, score=score, metrics=metrics, cost=cost,

@@ -35,6 +35,7 @@ class WandbTracker:
             log.warning("W&B logging of %s failed: %s", node.id, err)
 
     def _log(self, node: Node, group: str) -> None:
+        os.environ.setdefault("WANDB_SILENT", "true")
         import wandb
 
         run_id = f"{group}-{node.id}"

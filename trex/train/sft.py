@@ -1,6 +1,7 @@
 """Supervised fine-tuning with TRL's SFTTrainer and a PEFT LoRA adapter."""
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -8,7 +9,8 @@ from pathlib import Path
 import torch
 from datasets import Dataset
 from peft import LoraConfig, PeftModel
-from transformers import PreTrainedModel, PreTrainedTokenizerBase
+from transformers import PreTrainedModel, PreTrainedTokenizerBase, TrainerCallback
+from transformers.trainer_callback import PrinterCallback
 from trl import SFTConfig, SFTTrainer
 
 from trex.tree.records import InitFrom, TrainConfig
@@ -54,6 +56,20 @@ class PlainLossSFTTrainer(SFTTrainer):
         return (loss, outputs) if return_outputs else loss
 
 
+class JsonlLogCallback(TrainerCallback):
+    """Training logs to the node's train_log.jsonl and its log file, instead of stdout."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def on_log(self, args, state, control, logs=None, **kwargs):  # type: ignore[no-untyped-def]
+        if logs:
+            record = {"step": state.global_step, **logs}
+            with open(self.path, "a") as fh:
+                fh.write(json.dumps(record) + "\n")
+            log.info("train %s", record)
+
+
 def lora_config(train: TrainConfig) -> LoraConfig:
     return LoraConfig(r=train.lora_r, lora_alpha=train.lora_alpha, lora_dropout=train.lora_dropout,
                       target_modules="all-linear", task_type="CAUSAL_LM")
@@ -82,6 +98,8 @@ def train_sft(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, datase
     trainer_cls = SFTTrainer if use_gpu and fused_loss else PlainLossSFTTrainer
     trainer = trainer_cls(model=model, args=args, train_dataset=dataset, processing_class=tokenizer,
                           peft_config=peft_config)
+    trainer.remove_callback(PrinterCallback)
+    trainer.add_callback(JsonlLogCallback(out_dir / "train_log.jsonl"))
     output = trainer.train()
     adapter_dir = out_dir / "adapter"
     trainer.model.save_pretrained(adapter_dir)
