@@ -27,7 +27,7 @@ def phase_row(node: Node) -> str:
     wall = (node.finished_at or 0) - (node.started_at or 0)
     overhead = max(0.0, wall - c.total_s)
     return (f"| {node.id} | {node.status.value} | {_fmt(node.score)} | {c.data_s:.1f} | {c.train_s:.1f} | "
-            f"{c.eval_s:.1f} | {overhead:.1f} |")
+            f"{c.eval_s:.1f} | {overhead:.2f} |")
 
 
 def render_summary(tree: Tree, metric: str, final: FinalScores, stop_reason: str, wall_s: float) -> str:
@@ -36,7 +36,8 @@ def render_summary(tree: Tree, metric: str, final: FinalScores, stop_reason: str
              f"Stopped: {stop_reason}. Wall time {wall_s / 60:.1f} min. Nodes: {len(tree)} "
              f"({tree.count(NodeStatus.SUCCEEDED)} succeeded, {tree.count(NodeStatus.FAILED)} failed, "
              f"{tree.count(NodeStatus.PENDING)} never run). Researcher LLM: {tree.llm_usage.calls} calls, "
-             f"{tree.llm_usage.prompt_tokens + tree.llm_usage.completion_tokens} tokens.", "",
+             f"{tree.llm_usage.prompt_tokens + tree.llm_usage.completion_tokens} tokens, "
+             f"{tree.llm_usage.seconds:.0f} s.", "",
              f"| | dev {metric} | test {metric} |", "|---|---|---|",
              f"| base model ({base.id}) | {_fmt(base.score)} | {_fmt(final.base_test)} |"]
     if best is not None:
