@@ -23,12 +23,19 @@ class TaskConfig:
 
 @dataclass(frozen=True)
 class SearchConfig:
-    policy: str = "uct"
+    policy: str = "uct"                # uct | greedy | sequential | random
     max_nodes: int = 7                 # including the root (the base model's evaluation)
-    max_minutes: float = 60.0
+    max_minutes: float = 60.0          # wall clock, summed over resumed sessions
+    max_device_hours: float | None = None   # summed executor time (device-hours)
+    max_llm_tokens: int | None = None  # Researcher prompt + completion tokens
+    on_budget: str = "finish"          # finish: let in-flight nodes end; cancel: stop them
     children_per_expansion: int = 3   # K specs asked of the Researcher per expansion
     max_children: int = 3              # cap on children of one node
     exploration: float = 1.0           # UCT constant c (rewards lie in [0, 1])
+    backup: str = "mean"               # mean | max: what UCT exploits
+    virtual_loss: float = 1.0          # zero-reward visits per unfinished descendant
+    failed_reward: float = 0.0         # reward of a FAILED node
+    memory_tokens: int = 1500          # budget of the tree context shown to the Researcher
     max_concurrent: int = 2            # executor slots, further capped by free CPUs
     max_failed_expansions: int = 5     # consecutive Researcher calls with no valid spec before stopping
     seed: int = 0
@@ -89,17 +96,20 @@ class RunConfig:
     cluster: ClusterConfig = ClusterConfig()
     run_dir: str = "runs"
     name: str | None = None            # run folder name; default <timestamp>-<task>
+    resume: str | None = None          # a run folder to continue
 
 
 CHOICES = {
-    "search.policy": ("uct",),
+    "search.policy": ("uct", "greedy", "sequential", "random"),
+    "search.backup": ("mean", "max"),
+    "search.on_budget": ("finish", "cancel"),
     "llm.backend": ("llamacpp", "openai"),
     "tracker.kind": ("wandb", "none"),
     "tracker.mode": ("auto", "offline", "online"),
     "cluster.kind": ("local", "ray"),
 }
 POSITIVE = ("search.max_nodes", "search.max_minutes", "search.children_per_expansion",
-            "search.max_children", "search.max_concurrent", "search.max_failed_expansions", "executor.cpus_per_executor",
+            "search.max_children", "search.max_concurrent", "search.max_failed_expansions", "search.memory_tokens", "executor.cpus_per_executor",
             "executor.eval_batch_size", "executor.max_new_tokens", "executor.max_train_samples", "llm.max_tokens", "llm.n_ctx")
 
 
@@ -165,8 +175,14 @@ def validate(cfg: RunConfig, available_tasks: list[str]) -> RunConfig:
     for key in POSITIVE:
         if _get(cfg, key) <= 0:
             raise ConfigError(f"{key}={_get(cfg, key)!r} must be > 0")
-    if cfg.search.exploration < 0:
-        raise ConfigError(f"search.exploration={cfg.search.exploration!r} must be >= 0")
+    for key in ("search.exploration", "search.virtual_loss"):
+        if _get(cfg, key) < 0:
+            raise ConfigError(f"{key}={_get(cfg, key)!r} must be >= 0")
+    if not 0.0 <= cfg.search.failed_reward <= 1.0:
+        raise ConfigError(f"search.failed_reward={cfg.search.failed_reward!r} must lie in [0, 1]")
+    for key in ("search.max_device_hours", "search.max_llm_tokens"):
+        if _get(cfg, key) is not None and _get(cfg, key) <= 0:
+            raise ConfigError(f"{key}={_get(cfg, key)!r} must be > 0, or null for no limit")
     if not 0.0 <= cfg.llm.temperature <= 2.0:
         raise ConfigError(f"llm.temperature={cfg.llm.temperature!r} must lie in [0, 2]")
     if cfg.llm.backend == "openai":
@@ -180,9 +196,72 @@ def validate(cfg: RunConfig, available_tasks: list[str]) -> RunConfig:
     return cfg
 
 
-def from_dict(data: dict[str, Any], available_tasks: list[str]) -> RunConfig:
-    """Plain (resolved) config data -> validated RunConfig. Raises ConfigError."""
+def from_dict(data: dict[str, Any], available_tasks: list[str], overridden: list[str] | None = None) -> RunConfig:
+    """Plain (resolved) config data -> validated RunConfig. Raises ConfigError.
+
+    With `resume=<run folder>`, the folder's saved config is the base (see resume_config)."""
+    data = {k: v for k, v in data.items() if k != "hydra"}
+    if data.get("resume"):
+        saved = os.path.join(str(data["resume"]), "config.json")
+        if not os.path.isfile(saved):
+            raise ConfigError(f"resume={data['resume']!r} is not a trex run folder (no config.json in it)")
+        import json
+
+        with open(saved) as fh:
+            return resume_config(json.load(fh), data, overridden or [], available_tasks)
     if not isinstance(data.get("task"), dict):
         raise ConfigError(f"no task selected; add +task=<name> with one of: {', '.join(available_tasks)}")
-    data = {k: v for k, v in data.items() if k != "hydra"}
     return validate(build(RunConfig, data), available_tasks)
+
+
+# What a resumed run may change: budgets, parallelism, where things run and log.
+# Anything else (task, model, policy, spec limits, seed) defines the search and is refused.
+RESUMABLE = ("search.max_nodes", "search.max_minutes", "search.max_device_hours", "search.max_llm_tokens",
+             "search.on_budget", "search.max_concurrent", "search.max_failed_expansions",
+             "llm", "tracker", "cluster", "executor.eval_batch_size", "run_dir", "name", "resume")
+
+
+def _lookup(data: dict[str, Any], dotted: str) -> Any:
+    for part in dotted.split("."):
+        if not isinstance(data, dict) or part not in data:
+            return None
+        data = data[part]
+    return data
+
+
+def _assign(data: dict[str, Any], dotted: str, value: Any) -> None:
+    *path, last = dotted.split(".")
+    for part in path:
+        data = data.setdefault(part, {})
+    data[last] = value
+
+
+def resume_config(saved: dict[str, Any], new: dict[str, Any], overridden: list[str],
+                  available_tasks: list[str]) -> RunConfig:
+    """The saved run's config with the user's allowed overrides applied.
+
+    `overridden` are the dotted keys the user set on the command line (`+task=math` -> task)."""
+    merged = json_copy(saved)
+    refused = []
+    for key in overridden:
+        key = key.lstrip("+~")
+        if key == "resume" or key.startswith("hydra"):
+            continue
+        value = _lookup(new, key)
+        if _lookup(saved, key) == value:
+            continue
+        if not any(key == r or key.startswith(r + ".") for r in RESUMABLE):
+            refused.append(f"{key} (saved {_lookup(saved, key)!r}, asked {value!r})")
+            continue
+        _assign(merged, key, value)
+    if refused:
+        raise ConfigError("cannot resume with overrides that change the search: " + "; ".join(refused)
+                          + ". A resumed run may change only: " + ", ".join(RESUMABLE))
+    merged["resume"] = new.get("resume")
+    return validate(build(RunConfig, merged), available_tasks)
+
+
+def json_copy(data: dict[str, Any]) -> dict[str, Any]:
+    import json
+
+    return json.loads(json.dumps(data))

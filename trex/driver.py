@@ -1,8 +1,8 @@
 """The asynchronous search loop: the only writer of the tree and the only place that waits
-on Ray futures. Keeps every executor slot busy; persists the tree after every change."""
+on Ray futures. Keeps every executor slot busy; persists the tree after every change, so a
+run killed at any instant resumes without losing or repeating a finished node."""
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections import deque
@@ -19,7 +19,8 @@ from trex.execute.pool import ExecutorPool
 from trex.progress import Progress
 from trex.track.base import Tracker
 from trex.track.report import FinalScores, render_summary
-from trex.tree.policy import normalize_reward, select_uct
+from trex.tree.budget import budget_spent
+from trex.tree.policy import PolicySettings, normalize_reward, select
 from trex.tree.records import DataRecipe, Direction, ExperimentSpec, NodeStatus, RunResult
 from trex.tree.store import Tree, write_json
 
@@ -46,84 +47,74 @@ def baseline_spec(max_samples: int | None = None) -> ExperimentSpec:
 class Driver:
     def __init__(self, *, search: SearchConfig, run_dir: Path, task_metric: str, researcher: Researcher,
                  pool: ExecutorPool, tracker: Tracker, reference_score: float | None = None,
-                 max_train_samples: int | None = None) -> None:
+                 max_train_samples: int | None = None, tree: Tree | None = None) -> None:
         self.search, self.run_dir, self.metric = search, run_dir, task_metric
         self.researcher, self.pool, self.tracker = researcher, pool, tracker
-        self.reference = reference_score
-        self.max_train_samples = max_train_samples
-        self.tree = Tree(task=run_dir.name)
+        self.reference, self.max_train_samples = reference_score, max_train_samples
+        self.tree = tree if tree is not None else Tree(task=run_dir.name)
+        self.policy = PolicySettings(exploration=search.exploration, backup=search.backup,  # type: ignore[arg-type]
+                                     virtual_loss=search.virtual_loss, max_children=search.max_children)
         self.group = run_dir.name
         self.queue: deque[str] = deque()
         self.in_flight: dict[ray.ObjectRef, str] = {}
         self.started = time.monotonic()
         self.empty_proposals = 0
-        self.expansions = 0
+        self.expansions = sum(1 for _ in self.tree)   # seeds stay fresh across resumed sessions
 
     # -- the loop ------------------------------------------------------------------
     def run(self) -> Outcome:
-        root = self.tree.add(baseline_spec(self.max_train_samples), None, time.time())
-        self._node_dir(root.id).mkdir(parents=True, exist_ok=True)
-        write_json(self._node_dir(root.id) / "spec.json", root.spec.model_dump(mode="json"))
-        self.queue.append(root.id)
-        self._save()
+        self._start_or_resume()
         stop_reason = ""
-        with Progress(self.search.max_nodes) as progress:
+        with Progress(self.search.max_nodes, self.tree.spent_s) as progress:
             while True:
-                stop_reason = stop_reason or self._budget_spent()
                 if not stop_reason:
                     stop_reason = self._fill_slots()
                 progress.update(self.tree)
                 if not self.in_flight:
-                    if stop_reason or not (self.queue or self._can_expand()):
-                        break
-                    continue
+                    break
+                if stop_reason and self.search.on_budget == "cancel":
+                    self._cancel_in_flight(stop_reason)
+                    break
                 ready, _ = ray.wait(list(self.in_flight), num_returns=1, timeout=1.0)
                 for ref in ready:
                     self._collect(ref)
-                progress.update(self.tree)
-        stop_reason = stop_reason or "nothing left to expand"
-        final = self._final_test()
-        wall = time.monotonic() - self.started
-        summary = render_summary(self.tree, self.metric, final, stop_reason, wall)
-        (self.run_dir / "summary.md").write_text(summary)
-        write_json(self.run_dir / "final.json", {"stop_reason": stop_reason, "wall_s": wall,
-                                                 "base_test": final.base_test, "best_test": final.best_test,
-                                                 "best_node": (self.tree.best() or self.tree.root).id})
-        self.tracker.finish()
-        return Outcome(self.tree, final, stop_reason, wall)
+        return self._finish(stop_reason or "no node left to expand")
 
-    def _budget_spent(self) -> str:
-        if len(self.tree) >= self.search.max_nodes and not self.queue:
-            return f"max_nodes={self.search.max_nodes} reached"
-        if (time.monotonic() - self.started) / 60 >= self.search.max_minutes:
-            return f"max_minutes={self.search.max_minutes:g} reached"
-        return ""
+    def elapsed_s(self) -> float:
+        return self.tree.spent_s + (time.monotonic() - self.started)
 
-    def _can_expand(self) -> bool:
-        return len(self.tree) < self.search.max_nodes and self.empty_proposals < self.search.max_failed_expansions
+    def _budget(self, count_nodes: bool) -> str:
+        s = self.search
+        return budget_spent(self.tree, max_nodes=s.max_nodes if count_nodes else None, max_minutes=s.max_minutes,
+                            elapsed_s=self.elapsed_s(), max_device_hours=s.max_device_hours,
+                            max_llm_tokens=s.max_llm_tokens)
 
     def _fill_slots(self) -> str:
-        """Submit queued nodes to free executors, expanding the tree when the queue is empty."""
+        """Start queued nodes on free executors, expanding the tree when the queue is empty.
+        Returns why the search must stop, or '' to keep going."""
         while self.pool.free:
-            if not self.queue:
-                if not self._can_expand():
-                    return "" if self.empty_proposals < self.search.max_failed_expansions else \
-                        f"the Researcher produced no valid proposal {self.search.max_failed_expansions} times in a row"
-                if not self._expand():
-                    return ""
+            if reason := self._budget(count_nodes=False):
+                return reason
+            if self.queue:
+                self._submit(self.queue.popleft())
                 continue
-            self._submit(self.queue.popleft())
+            if reason := self._budget(count_nodes=True):
+                return "" if self.in_flight else reason
+            if self.empty_proposals >= self.search.max_failed_expansions:
+                return f"the Researcher produced no valid proposal {self.empty_proposals} times in a row"
+            if not self._expand():
+                return "" if self.in_flight else "no node can be expanded (every finished node failed or is full)"
         return ""
 
     def _expand(self) -> bool:
-        """Ask the Researcher for children of the UCT-selected node; False if none can be chosen now."""
+        """Ask the Researcher for children of the selected node; False if no node can be chosen now."""
         s = self.search
         self.expansions += 1
         seed = s.seed * 100_003 + self.expansions   # a new seed for every Researcher call
-        target = select_uct(self.tree, s.exploration, s.max_children, seed=seed)
+        target = select(s.policy, self.tree, self.policy, seed)
         if target is None:
             return False
-        room = min(s.max_nodes - len(self.tree), s.max_children - len(self.tree.children(target)))
+        room = min(s.max_nodes - len(self.tree), s.max_children - self.tree.n_children(target))
         proposal = self.researcher.propose(self.tree, target, seed=seed)
         self.tree.add_usage(proposal.usage)
         specs = proposal.specs[:room]
@@ -149,19 +140,31 @@ class Driver:
 
     def _collect(self, ref: ray.ObjectRef) -> None:
         node_id = self.in_flight.pop(ref)
-        result, died = self._result_of(ref, node_id)
+        result, died = self._result_of(ref)
         self.pool.release(ref, actor_died=died)
-        base = self.tree.root.score if node_id != self.tree.root.id else None
-        reward = normalize_reward(result.score, 0.0, 1.0, base=base, reference=self.reference)
-        node = self.tree.record(node_id, result, reward, time.time())
+        self._record(node_id, result)
+
+    def _record(self, node_id: str, result: RunResult) -> None:
+        """Write the node's result file first, then the tree: a crash between the two is
+        repaired on resume by re-attaching result.json."""
         write_json(self._node_dir(node_id) / "result.json", result.model_dump(mode="json"))
+        base = self.tree.root.score if node_id != self.tree.root.id else None
+        reward = normalize_reward(result.score, 0.0, 1.0, base=base, reference=self.reference,
+                                  failed=self.search.failed_reward)
+        node = self.tree.record(node_id, result, reward, time.time())
         self._save()
         log.info("%s %s: dev %s=%s (%.0fs)", node_id, result.status.value, self.metric,
                  "-" if result.score is None else f"{result.score:.3f}", result.cost.total_s)
         self.tracker.log_node(node, self.group)
 
+    def _cancel_in_flight(self, reason: str) -> None:
+        for ref, node_id in list(self.in_flight.items()):
+            self.in_flight.pop(ref)
+            self.pool.release(ref, actor_died=True)   # kills the actor mid-task; a fresh one replaces it
+            self._record(node_id, RunResult(status=NodeStatus.FAILED, error=f"cancelled: {reason}"))
+
     @staticmethod
-    def _result_of(ref: ray.ObjectRef, node_id: str) -> tuple[RunResult, bool]:
+    def _result_of(ref: ray.ObjectRef) -> tuple[RunResult, bool]:
         try:
             return ray.get(ref), False
         except (ray.exceptions.RayActorError, ray.exceptions.WorkerCrashedError) as err:
@@ -169,7 +172,40 @@ class Driver:
         except ray.exceptions.RayTaskError as err:
             return RunResult(status=NodeStatus.FAILED, error=f"executor error: {err}"[:3000]), False
 
-    # -- the end ---------------------------------------------------------------------
+    # -- start, resume, end ------------------------------------------------------------
+    def _start_or_resume(self) -> None:
+        if len(self.tree) == 0:
+            root = self.tree.add(baseline_spec(self.max_train_samples), None, time.time())
+            self._node_dir(root.id).mkdir(parents=True, exist_ok=True)
+            write_json(self._node_dir(root.id) / "spec.json", root.spec.model_dump(mode="json"))
+            self.queue.append(root.id)
+            self._save()
+            return
+        for node in list(self.tree):
+            if node.done:
+                continue
+            landed = self._node_dir(node.id) / "result.json"
+            if landed.is_file():
+                log.info("resume: re-attaching the result of %s", node.id)
+                self._record(node.id, RunResult.model_validate_json(landed.read_text()))
+            else:
+                self.tree.requeue(node.id)
+                self.queue.append(node.id)
+        log.info("resume: %d finished node(s) kept, %d re-queued", sum(n.done for n in self.tree), len(self.queue))
+        self._save()
+
+    def _finish(self, stop_reason: str) -> Outcome:
+        final = self._final_test()
+        self._save()
+        wall = self.elapsed_s()
+        (self.run_dir / "summary.md").write_text(render_summary(self.tree, self.metric, final, stop_reason, wall))
+        write_json(self.run_dir / "final.json", {"stop_reason": stop_reason, "wall_s": wall,
+                                                 "base_test": final.base_test, "best_test": final.best_test,
+                                                 "best_node": (self.tree.best() or self.tree.root).id})
+        self.tracker.finish()
+        log.info("search stopped: %s", stop_reason)
+        return Outcome(self.tree, final, stop_reason, wall)
+
     def _final_test(self) -> FinalScores:
         """Score the base model and the best node once on the hidden test split."""
         root, best = self.tree.root, self.tree.best()
@@ -181,18 +217,24 @@ class Driver:
             jobs["best"] = Job(node_id=best.id, spec=best.spec, node_dir=str(self._node_dir(best.id)),
                                seed=self.search.seed, train=False, split=Split.TEST,
                                adapter=best.result.adapter_path)
-        refs = {name: self.pool.submit(job) for name, job in jobs.items()}
         scores: dict[str, float | None] = {}
-        for name, ref in refs.items():
-            result, died = self._result_of(ref, jobs[name].node_id)
+        waiting, running = list(jobs), {}
+        while waiting or running:
+            while waiting and self.pool.free:
+                name = waiting.pop(0)
+                running[self.pool.submit(jobs[name])] = name
+            [ref], _ = ray.wait(list(running), num_returns=1)
+            name = running.pop(ref)
+            result, died = self._result_of(ref)
             self.pool.release(ref, actor_died=died)
             scores[name] = result.score
             write_json(self._node_dir(jobs[name].node_id) / "result-test.json", result.model_dump(mode="json"))
-        base_test = scores.get("base")
-        return FinalScores(base_test=base_test, best_test=scores.get("best", base_test))
+        return FinalScores(base_test=scores.get("base"), best_test=scores.get("best", scores.get("base")))
 
     def _node_dir(self, node_id: str) -> Path:
         return self.run_dir / "nodes" / node_id
 
     def _save(self) -> None:
+        spent, self.tree.spent_s = self.tree.spent_s, self.elapsed_s()
         self.tree.save(self.run_dir / "tree.json")
+        self.tree.spent_s = spent

@@ -5,6 +5,7 @@ import logging
 import sys
 
 import hydra
+from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
 import ftbench
@@ -17,14 +18,20 @@ def main(cfg: DictConfig) -> None:
                         datefmt="%H:%M:%S")
     for noisy in ("httpx", "httpx2", "urllib3", "filelock"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    overridden = [o.split("=", 1)[0] for o in HydraConfig.get().overrides.task]
     try:
-        run_cfg = from_dict(OmegaConf.to_container(cfg, resolve=True), ftbench.list_tasks())  # type: ignore[arg-type]
+        data = OmegaConf.to_container(cfg, resolve=True)
+        run_cfg = from_dict(data, ftbench.list_tasks(), overridden)  # type: ignore[arg-type]
     except ConfigError as err:
         print(f"trex: {err}", file=sys.stderr)
         sys.exit(2)
     from trex.runner import run_search
 
-    run_search(run_cfg)
+    try:
+        run_search(run_cfg)
+    except ConfigError as err:
+        print(f"trex: {err}", file=sys.stderr)
+        sys.exit(2)
 
 
 if __name__ == "__main__":

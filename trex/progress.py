@@ -26,9 +26,9 @@ def status_line(tree: Tree, elapsed_s: float, max_nodes: int) -> str:
 class Progress:
     """On a terminal: a live line. Elsewhere (CI, files): a log line whenever it changes."""
 
-    def __init__(self, max_nodes: int) -> None:
+    def __init__(self, max_nodes: int, already_s: float = 0.0) -> None:
         self.max_nodes = max_nodes
-        self.started = time.monotonic()
+        self.started = time.monotonic() - already_s
         self._last = ""
         self._live = Live(console=Console(stderr=True), transient=False, refresh_per_second=2) \
             if sys.stderr.isatty() else None

@@ -13,7 +13,7 @@ import ray
 import ftbench
 from trex.agent.prompts import TaskCard
 from trex.agent.researcher import Researcher
-from trex.config import RunConfig
+from trex.config import ConfigError, RunConfig
 from trex.driver import Driver, Outcome
 from trex.execute.executor import ExecutorSettings
 from trex.execute.pool import ExecutorPool, slots_for
@@ -21,7 +21,7 @@ from trex.llm.client import LLMClient, StructuredMode
 from trex.llm.llamacpp import LlamaCppServer, builtin_gguf
 from trex.model.resolve import resolve_model
 from trex.track.base import NoTracker, Tracker
-from trex.tree.store import write_json
+from trex.tree.store import Tree, write_json
 
 log = logging.getLogger(__name__)
 
@@ -30,9 +30,23 @@ def make_run_dir(cfg: RunConfig) -> Path:
     name = cfg.name or f"{time.strftime('%Y%m%d-%H%M%S')}-{cfg.task.name}"
     run_dir = Path(cfg.run_dir).resolve() / name
     if run_dir.exists():
-        raise FileExistsError(f"run folder {run_dir} already exists; choose another name=")
+        raise ConfigError(f"run folder {run_dir} already exists; choose another name= or resume={run_dir}")
     run_dir.mkdir(parents=True)
     return run_dir
+
+
+def open_run(cfg: RunConfig) -> tuple[Path, Tree | None]:
+    """A new run folder, or the resumed one with its tree (None when starting fresh)."""
+    if not cfg.resume:
+        return make_run_dir(cfg), None
+    run_dir = Path(cfg.resume).resolve()
+    if not (run_dir / "tree.json").is_file():
+        raise ConfigError(f"resume={cfg.resume!r}: no tree.json in that folder, nothing to resume")
+    tree = Tree.load(run_dir / "tree.json")
+    tree.sessions += 1
+    log.info("resuming %s (session %d): %d node(s), %.1f min spent", run_dir, tree.sessions, len(tree),
+             tree.spent_s / 60)
+    return run_dir, tree
 
 
 def start_ray(cfg: RunConfig) -> None:
@@ -76,7 +90,7 @@ def make_tracker(cfg: RunConfig, run_dir: Path) -> Tracker:
 def run_search(cfg: RunConfig) -> Outcome:
     """Run one whole search and write its folder; returns the outcome."""
     task = ftbench.get_task(cfg.task.name, **cfg.task.options)
-    run_dir = make_run_dir(cfg)
+    run_dir, tree = open_run(cfg)
     write_json(run_dir / "config.json", asdict(cfg))
     log.info("run folder: %s", run_dir)
     model_path = resolve_model(cfg.model.name_or_path)
@@ -87,7 +101,8 @@ def run_search(cfg: RunConfig) -> Outcome:
         card = TaskCard(name=task.name, metric=task.metric, description=task.description,
                         kinds=task.kinds, base_model=cfg.model.name_or_path,
                         max_train_samples=cfg.executor.max_train_samples)
-        researcher = Researcher(client, card, cfg.search.children_per_expansion, run_dir / "llm-calls.jsonl")
+        researcher = Researcher(client, card, cfg.search.children_per_expansion, run_dir / "llm-calls.jsonl",
+                                memory_tokens=cfg.search.memory_tokens)
         settings = ExecutorSettings(task=task.name, model_path=model_path, task_options=dict(cfg.task.options),
                                     eval_batch_size=cfg.executor.eval_batch_size,
                                     max_new_tokens=cfg.executor.max_new_tokens, bf16=cfg.executor.bf16,
@@ -99,7 +114,7 @@ def run_search(cfg: RunConfig) -> Outcome:
         log.info("%d executor slot(s); agent LLM %s", size, cfg.llm.model)
         driver = Driver(search=cfg.search, run_dir=run_dir, task_metric=task.metric, researcher=researcher,
                         pool=pool, tracker=make_tracker(cfg, run_dir), reference_score=cfg.task.reference_score,
-                        max_train_samples=cfg.executor.max_train_samples)
+                        max_train_samples=cfg.executor.max_train_samples, tree=tree)
         outcome = driver.run()
     log.info("done (%s): best dev %s; summary at %s", outcome.stop_reason,
              f"{outcome.tree.best().score:.3f}" if outcome.tree.best() else "-", run_dir / "summary.md")

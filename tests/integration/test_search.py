@@ -97,3 +97,25 @@ def test_wandb_offline_runs_were_written(search_run) -> None:
     assert len(runs) == 4
     for run in runs:
         assert list(run.glob("run-*.wandb")) and (run / "files").is_dir()
+
+
+def test_time_budget_with_cancel_stops_in_flight_nodes(tiny_model: Path, tmp_path: Path) -> None:
+    from trex.runner import run_search
+
+    slow = reply(spec_json("long one", epochs=6), spec_json("long two", epochs=7))
+    with ScriptedEndpoint(lambda body: slow) as endpoint:
+        cfg = RunConfig(
+            task=TaskConfig(name="math", options={"train_size": 128, "dev_size": 8, "test_size": 8}),
+            search=SearchConfig(max_nodes=10, max_minutes=0.4, on_budget="cancel", children_per_expansion=2,
+                                max_children=2, max_concurrent=2, policy="greedy"),
+            llm=LLMConfig(backend="openai", model="scripted", base_url=endpoint.base_url),
+            model=ModelConfig(name_or_path=str(tiny_model)),
+            executor=ExecutorConfig(eval_batch_size=8, max_new_tokens=4),
+            tracker=TrackerConfig(kind="none"), cluster=ClusterConfig(num_cpus=2), run_dir=str(tmp_path), name="b")
+        outcome = run_search(cfg)
+    assert outcome.stop_reason == "max_minutes=0.4 reached"
+    tree = Tree.load(tmp_path / "b" / "tree.json")
+    cancelled = [n for n in tree if n.result and (n.result.error or "").startswith("cancelled: max_minutes")]
+    assert cancelled and all(n.status is NodeStatus.FAILED for n in cancelled)
+    assert all(n.done for n in tree)
+    assert "Stopped: max_minutes=0.4 reached" in (tmp_path / "b" / "summary.md").read_text()

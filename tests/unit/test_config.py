@@ -60,3 +60,27 @@ def test_cli_unknown_task_is_refused(tmp_path: Path) -> None:
     proc = run_cli("+task=chess", cwd=tmp_path)
     assert proc.returncode != 0 and "chess" in proc.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("policy", ["greedy", "sequential", "random"])
+def test_search_groups_compose_on_the_uct_defaults(policy: str, tmp_path: Path) -> None:
+    proc = run_cli("+task=math", f"search={policy}", "--cfg", "job", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert f"policy: {policy}" in proc.stdout and "max_nodes: 7" in proc.stdout
+
+
+def test_cli_resume_refuses_a_changed_search_and_writes_nothing(tmp_path: Path) -> None:
+    import json
+    from dataclasses import asdict
+
+    from trex.config import RunConfig, TaskConfig
+
+    run = tmp_path / "old-run"
+    run.mkdir()
+    (run / "config.json").write_text(json.dumps(asdict(RunConfig(task=TaskConfig(name="math")))))
+    before = sorted(p.name for p in run.iterdir())
+    proc = run_cli(f"resume={run}", "search.policy=random", cwd=tmp_path)
+    assert proc.returncode == 2 and "search.policy (saved 'uct', asked 'random')" in proc.stderr
+    assert sorted(p.name for p in run.iterdir()) == before
+    proc = run_cli(f"resume={tmp_path / 'nope'}", cwd=tmp_path)
+    assert proc.returncode == 2 and "is not a trex run folder" in proc.stderr

@@ -17,6 +17,7 @@ from pydantic import ValidationError
 from trex.agent.prompts import TaskCard, render_propose, render_retry
 from trex.llm.client import LLMClient
 from trex.tree.records import ExperimentSpec, InitFrom, LLMUsage
+from trex.tree.memory import build_memory
 from trex.tree.store import Tree
 
 log = logging.getLogger(__name__)
@@ -82,15 +83,16 @@ def parse_proposals(text: str, kinds: tuple[str, ...], known: set[str],
 
 
 class Researcher:
-    def __init__(self, client: LLMClient, card: TaskCard, k: int, log_path: Path | None = None) -> None:
+    def __init__(self, client: LLMClient, card: TaskCard, k: int, log_path: Path | None = None,
+                 memory_tokens: int = 1500) -> None:
         self.client, self.card, self.k, self.log_path = client, card, k, log_path
+        self.memory_tokens = memory_tokens
         self.max_samples = card.max_train_samples
 
     def propose(self, tree: Tree, node_id: str, seed: int) -> Proposal:
         """Up to k validated children for `node_id`, with reasons for those dropped."""
-        node = tree[node_id]
-        siblings = [n for n in tree.children(node.parent_id) if n.id != node_id] if node.parent_id else []
-        messages = render_propose(self.card, tree.lineage(node_id), siblings, tree.children(node_id), self.k)
+        memory = build_memory(tree, node_id, self.memory_tokens).render()
+        messages = render_propose(self.card, memory, tree[node_id], tree.children(node_id), self.k)
         schema = proposal_schema(self.k, self.card.kinds)
         known = {spec_key(n.spec, n.parent_id) for n in tree}
         reply = self.client.complete_json(messages, schema, name="experiments", seed=seed)

@@ -157,6 +157,7 @@ class Node(Frozen):
     reward: float | None = None
     visits: int = 0
     value_sum: float = 0.0
+    value_max: float = 0.0
     created_at: float = 0.0
     started_at: float | None = None
     finished_at: float | None = None

@@ -18,13 +18,18 @@ class TreeState(BaseModel):
     task: str
     nodes: list[Node]
     llm_usage: LLMUsage = LLMUsage()
+    spent_s: float = 0.0        # wall seconds of earlier sessions of this run (resume)
+    sessions: int = 1
 
 
 class Tree:
     def __init__(self, task: str) -> None:
         self.task = task
         self._nodes: dict[str, Node] = {}
+        self._children: dict[str, list[str]] = {}
         self.llm_usage = LLMUsage()
+        self.spent_s = 0.0
+        self.sessions = 1
 
     # -- reading -----------------------------------------------------------------
     def __len__(self) -> int:
@@ -40,8 +45,15 @@ class Tree:
     def root(self) -> Node:
         return next(iter(self._nodes.values()))
 
-    def children(self, node_id: str) -> list[Node]:
-        return [n for n in self._nodes.values() if n.parent_id == node_id]
+    def children(self, node_id: str | None) -> list[Node]:
+        return [self._nodes[c] for c in self._children.get(node_id or "", [])]
+
+    def n_children(self, node_id: str) -> int:
+        return len(self._children.get(node_id, ()))
+
+    def in_flight_children(self, node_id: str) -> int:
+        """Children not finished yet (queued or running)."""
+        return sum(not self._nodes[c].done for c in self._children.get(node_id, ()))
 
     def lineage(self, node_id: str) -> list[Node]:
         """Nodes from the root down to `node_id`, inclusive."""
@@ -69,33 +81,45 @@ class Tree:
         depth = 0 if parent_id is None else self._nodes[parent_id].depth + 1
         node = Node(id=f"n{len(self._nodes):04d}", parent_id=parent_id, depth=depth, spec=spec,
                     created_at=now, proposal_usage=usage)
-        self._nodes[node.id] = node
-        return node
+        return self._put(node)
 
     def mark_running(self, node_id: str, now: float) -> Node:
         return self._put(self._nodes[node_id].model_copy(update={"status": NodeStatus.RUNNING, "started_at": now}))
 
+    def requeue(self, node_id: str) -> Node:
+        """Put an unfinished node back in the queue (after a crash or a lost executor)."""
+        node = self._nodes[node_id]
+        if node.done:
+            raise ValueError(f"{node_id} is already {node.status.value}")
+        return self._put(node.model_copy(update={"status": NodeStatus.PENDING, "started_at": None}))
+
     def record(self, node_id: str, result: RunResult, reward: float, now: float) -> Node:
         """Store a finished experiment and back its reward up to the root."""
+        if self._nodes[node_id].done:
+            raise ValueError(f"{node_id} already has a result")
         node = self._nodes[node_id].model_copy(update={
             "status": result.status, "result": result, "score": result.score,
             "reward": reward, "finished_at": now})
         self._put(node)
         for ancestor in self.lineage(node_id):
             self._put(ancestor.model_copy(update={"visits": ancestor.visits + 1,
-                                                  "value_sum": ancestor.value_sum + reward}))
+                                                  "value_sum": ancestor.value_sum + reward,
+                                                  "value_max": max(ancestor.value_max, reward)}))
         return self._nodes[node_id]
 
     def add_usage(self, usage: LLMUsage) -> None:
         self.llm_usage = self.llm_usage + usage
 
     def _put(self, node: Node) -> Node:
+        if node.id not in self._nodes and node.parent_id is not None:
+            self._children.setdefault(node.parent_id, []).append(node.id)
         self._nodes[node.id] = node
         return node
 
     # -- persistence -------------------------------------------------------------
     def state(self) -> TreeState:
-        return TreeState(task=self.task, nodes=list(self._nodes.values()), llm_usage=self.llm_usage)
+        return TreeState(task=self.task, nodes=list(self._nodes.values()), llm_usage=self.llm_usage,
+                         spent_s=self.spent_s, sessions=self.sessions)
 
     def save(self, path: Path) -> None:
         """Write tree.json atomically: temp file, fsync, rename, fsync the folder."""
@@ -107,7 +131,7 @@ class Tree:
         tree = cls(state.task)
         for node in state.nodes:
             tree._put(node)
-        tree.llm_usage = state.llm_usage
+        tree.llm_usage, tree.spent_s, tree.sessions = state.llm_usage, state.spent_s, state.sessions
         return tree
 
 

@@ -40,10 +40,9 @@ def node_line(node: Node, metric: str) -> str:
     return f"- {node.id}: {spec_line(node.spec)} -> {outcome}"
 
 
-def render_propose(card: TaskCard, lineage: list[Node], siblings: list[Node], children: list[Node],
+def render_propose(card: TaskCard, memory: str, parent: Node, children: list[Node],
                    k: int) -> list[dict[str, str]]:
-    """Messages asking for `k` children of the last node of `lineage`."""
-    parent = lineage[-1]
+    """Messages asking for `k` children of `parent`; `memory` is the rendered tree context."""
     t = parent.spec.train
     example = parent.spec.model_copy(update={
         "objective": "Change the step size and train one more epoch.",
@@ -55,11 +54,9 @@ def render_propose(card: TaskCard, lineage: list[Node], siblings: list[Node], ch
         f"Task: {card.name}. Metric: {card.metric} on the dev split (higher is better). "
         f"Model being fine-tuned: {card.base_model} with LoRA.",
         card.description.strip(),
-        "Path from the baseline to the experiment you refine:",
-        *[node_line(n, card.metric) for n in lineage],
+        f"What the search has tried so far (you refine {parent.id}, the last step of the trajectory):",
+        memory,
     ]
-    if siblings:
-        parts += ["Other experiments beside it:", *[node_line(n, card.metric) for n in siblings]]
     if children:
         parts += ["Already planned from it (do not repeat):", *[node_line(n, card.metric) for n in children]]
     parts += [

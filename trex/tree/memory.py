@@ -1,0 +1,109 @@
+"""What the Researcher sees of the tree when it refines one node: a pure function of the tree.
+
+Three parts, each line summarising a node by its spec diff against its parent, its score
+and its gain: the trajectory from the root, the node's siblings, and key nodes from the
+rest of the tree (largest gains, notable failures). Trimmed to a token budget: key nodes
+go first, then the weakest siblings, then the middle of a long trajectory.
+"""
+from __future__ import annotations
+
+import heapq
+from dataclasses import dataclass
+from typing import Any
+
+from trex.tree.records import ExperimentSpec, Node, NodeStatus
+from trex.tree.store import Tree
+
+
+@dataclass(frozen=True)
+class MemoryContext:
+    node_id: str
+    trajectory: tuple[str, ...]
+    siblings: tuple[str, ...]
+    key_nodes: tuple[str, ...]
+    omitted: int = 0          # lines dropped to fit the budget
+
+    def render(self) -> str:
+        parts = ["Trajectory from the baseline:", *self.trajectory]
+        if self.siblings:
+            parts += ["Siblings (other children of the same parent):", *self.siblings]
+        if self.key_nodes:
+            parts += ["Key results elsewhere in the tree:", *self.key_nodes]
+        if self.omitted:
+            parts.append(f"({self.omitted} more experiments omitted for length)")
+        return "\n".join(parts)
+
+
+def estimate_tokens(text: str) -> int:
+    return len(text) // 4 + 1
+
+
+def _flat(spec: ExperimentSpec) -> dict[str, Any]:
+    d, t = spec.data.model_dump(mode="json"), spec.train.model_dump(mode="json")
+    return {**{f"data.{k}": v for k, v in d.items()}, **{f"train.{k}": v for k, v in t.items()}}
+
+
+def spec_diff(spec: ExperimentSpec, parent: ExperimentSpec | None) -> str:
+    """'train.learning_rate 0.0002->0.0005, train.epochs 1->2' (or the full settings for the root)."""
+    now = _flat(spec)
+    if parent is None:
+        return ", ".join(f"{k.split('.', 1)[1]}={v}" for k, v in now.items())
+    before = _flat(parent)
+    changed = [f"{k.split('.', 1)[1]} {before[k]}->{v}" for k, v in now.items() if before.get(k) != v]
+    return ", ".join(changed) or "same settings"
+
+
+def gain(tree: Tree, node: Node) -> float | None:
+    if node.score is None or node.parent_id is None:
+        return None
+    parent = tree[node.parent_id]
+    return None if parent.score is None else node.score - parent.score
+
+
+def summarize(tree: Tree, node: Node) -> str:
+    parent = tree[node.parent_id] if node.parent_id else None
+    diff = spec_diff(node.spec, parent.spec if parent else None)
+    if node.status is NodeStatus.SUCCEEDED and node.score is not None:
+        g = gain(tree, node)
+        outcome = f"dev {node.score:.3f}" + (f" ({g:+.3f} vs parent)" if g is not None else "")
+    elif node.status is NodeStatus.FAILED:
+        reason = (node.result.error or "failed").splitlines()[0][:160] if node.result else "failed"
+        outcome = f"FAILED: {reason}"
+    else:
+        outcome = node.status.value.lower()
+    return f"- {node.id} [{node.spec.direction.value}] {diff} -> {outcome}"
+
+
+def build_memory(tree: Tree, node_id: str, budget_tokens: int = 1500, n_key: int = 6) -> MemoryContext:
+    lineage = tree.lineage(node_id)
+    node = lineage[-1]
+    siblings = [n for n in tree.children(node.parent_id) if n.id != node_id] if node.parent_id else []
+    seen = {n.id for n in lineage} | {n.id for n in siblings}
+    others = [n for n in tree if n.id not in seen]
+    gains = [(g, n.id) for n in others if (g := gain(tree, n)) is not None]
+    top = [tree[nid] for _, nid in heapq.nlargest(n_key // 2 + n_key % 2, gains)]
+    failures = heapq.nlargest(n_key // 2, (n for n in others if n.status is NodeStatus.FAILED),
+                              key=lambda n: n.finished_at or 0.0)
+    trajectory = [summarize(tree, n) for n in lineage]
+    sibling_lines = [summarize(tree, n) for n in sorted(siblings, key=lambda n: -(n.score or -1.0))]
+    key_lines = [summarize(tree, n) for n in top + failures]
+    return _trim(node_id, trajectory, sibling_lines, key_lines, budget_tokens)
+
+
+def _trim(node_id: str, trajectory: list[str], siblings: list[str], key: list[str],
+          budget: int) -> MemoryContext:
+    omitted = 0
+
+    def size() -> int:
+        return sum(estimate_tokens(line) for line in trajectory + siblings + key)
+
+    while size() > budget and key:
+        key.pop()
+        omitted += 1
+    while size() > budget and siblings:
+        siblings.pop()
+        omitted += 1
+    while size() > budget and len(trajectory) > 3:    # keep the root and the last two steps
+        trajectory.pop(1)
+        omitted += 1
+    return MemoryContext(node_id, tuple(trajectory), tuple(siblings), tuple(key), omitted)
