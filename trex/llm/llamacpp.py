@@ -29,6 +29,17 @@ def builtin_gguf() -> Path:
     return path
 
 
+def _die_with_parent() -> None:
+    """In the server's process: ask Linux to SIGTERM it when trex dies, even by SIGKILL."""
+    try:
+        import ctypes
+        import signal
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)   # PR_SET_PDEATHSIG
+    except OSError:
+        pass
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -55,7 +66,8 @@ class LlamaCppServer:
                "--n_ctx", str(self.n_ctx), "--n_threads", str(self.n_threads)]
         out = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL
         log.info("starting llama.cpp server on %s (%s)", self.base_url, self.gguf.name)
-        self._proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT)
+        self._proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT,
+                                      preexec_fn=_die_with_parent if sys.platform == "linux" else None)
         self._wait_healthy()
         return self
 
