@@ -52,7 +52,7 @@ def main() -> None:
     from trex.tree.records import DataRecipe
 
     torch.set_num_threads(args.threads)
-    dataset = build_sft_dataset(ftbench.get_task("math", train_size=256), DataRecipe(max_samples=args.samples), 0)
+    dataset = build_sft_dataset(ftbench.get_task("math", train_size=256), DataRecipe(max_samples=args.samples), 0).dataset
     work = Path(tempfile.mkdtemp())
     fused_s, fused_losses = run(SFTTrainer, args.model, dataset, work / "fused")
     plain_s, plain_losses = run(PlainLossSFTTrainer, args.model, dataset, work / "plain")

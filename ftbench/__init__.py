@@ -1,6 +1,7 @@
 """FT-Bench: the tasks trex is judged on. A plain registry with lazy imports."""
 from __future__ import annotations
 
+import hashlib
 import importlib
 from typing import Any
 
@@ -32,4 +33,22 @@ def load_for_training(task: Task, split: Split | str = Split.TRAIN) -> list[Exam
     return task.load(Split.TRAIN)
 
 
-__all__ = ["Example", "Split", "Task", "HeldOutSplitError", "get_task", "list_tasks", "load_for_training"]
+def word_ngrams(text: str, n: int) -> set[int]:
+    """Hashes of the lower-cased word n-grams of `text` (a text shorter than n gives one n-gram)."""
+    words = text.lower().split()
+    grams = [words[i:i + n] for i in range(max(1, len(words) - n + 1))]
+    return {int.from_bytes(hashlib.blake2b(" ".join(g).encode(), digest_size=8).digest(), "big")
+            for g in grams if g}
+
+
+def heldout_ngrams(task: Task, n: int) -> frozenset[int]:
+    """Hashed n-grams of the dev and test questions, for decontamination only: the data
+    operators get hashes, never the held-out text."""
+    grams: set[int] = set()
+    for split in (Split.DEV, Split.TEST):
+        for example in task.load(split):
+            grams |= word_ngrams(example.question, n)
+    return frozenset(grams)
+
+
+__all__ = ["Example", "Split", "Task", "HeldOutSplitError", "get_task", "list_tasks", "load_for_training", "heldout_ngrams", "word_ngrams"]

@@ -20,7 +20,7 @@ from trex.progress import Progress
 from trex.track.base import Tracker
 from trex.track.report import FinalScores, render_summary
 from trex.tree.budget import budget_spent
-from trex.tree.policy import PolicySettings, normalize_reward, select
+from trex.tree.policy import Backup, PolicySettings, normalize_reward, select
 from trex.tree.records import DataRecipe, Direction, ExperimentSpec, NodeStatus, RunResult
 from trex.tree.store import Tree, write_json
 
@@ -52,7 +52,7 @@ class Driver:
         self.researcher, self.pool, self.tracker = researcher, pool, tracker
         self.reference, self.max_train_samples = reference_score, max_train_samples
         self.tree = tree if tree is not None else Tree(task=run_dir.name)
-        self.policy = PolicySettings(exploration=search.exploration, backup=search.backup,  # type: ignore[arg-type]
+        self.policy = PolicySettings(exploration=search.exploration, backup=Backup(search.backup),
                                      virtual_loss=search.virtual_loss, max_children=search.max_children)
         self.group = run_dir.name
         self.queue: deque[str] = deque()
@@ -132,7 +132,7 @@ class Driver:
         node = self.tree[node_id]
         parent = self.tree[node.parent_id] if node.parent_id else None
         job = Job(node_id=node_id, spec=node.spec, node_dir=str(self._node_dir(node_id)),
-                  seed=self.search.seed + int(node_id[1:]), train=parent is not None,
+                  seed=self.search.seed + int(node_id[1:]), train=parent is not None, data_seed=self.search.seed,
                   parent_adapter=parent.result.adapter_path if parent and parent.result else None)
         self.in_flight[self.pool.submit(job)] = node_id
         self.tree.mark_running(node_id, time.time())

@@ -10,6 +10,20 @@ STEP_TARGET_MS = 10.0
 MARGIN_SE = 2.0           # "clear margin": paired mean difference above 2 standard errors
 
 
+NOTES = (
+    "The surface (bench/search/surface.py) and the proposer were fixed before any policy was compared; "
+    "uct was not tuned for.",
+    "Each tree run follows trex's driver: K=3 children per expansion and max_children=3, so a selected node "
+    "is filled in one expansion and select('uct') only ever sees childless leaves with one visit: its value is "
+    "the leaf's own reward + c*sqrt(ln N_parent). Backed-up values of inner nodes never enter (backup=max "
+    "cannot change anything), and c only matters where reward gaps beat the gaps in sqrt(ln N_parent) "
+    "between parents, which favour leaves under busy, shallow parents.",
+    "The proposer makes 1-2 local edits from the root's default spec (128 samples, 1 epoch), so the tree needs "
+    "many steps to reach large data; TPE samples the whole space from its first trial (cold starts only, "
+    "one trial at a time). The tree-vs-TPE ranking is specific to this proposer.",
+)
+
+
 def _pm(cell: dict[str, float], digits: int = 3) -> str:
     return f"{cell['mean']:.{digits}f} ± {cell['sd']:.{digits}f}"
 
@@ -78,7 +92,8 @@ def render(result: dict[str, Any]) -> str:
         st = pol["tree_stats"][name]
         depth = f"{st['max_depth']['mean']:.1f}" if st["max_depth"] else "-"
         failed = f"{st['failed']['mean']:.1f}"
-        lines.append(f"| {name} | " + " | ".join(_pm(row[c]) for c in cps) + f" | {depth} | {failed} | {st['stopped_early']} |")
+        cells = [_pm(row[c]) for c in cps] + [depth, failed, str(st["stopped_early"])]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
     lines += ["", "uct minus each method, paired by seed (mean ± sd; SE in parentheses):", "",
               "| vs | " + " | ".join(f"n={c}" for c in cps) + " |", "|---|" + "---|" * len(cps)]
     for name, row in pol["uct_minus_other"].items():
@@ -119,4 +134,5 @@ def render(result: dict[str, Any]) -> str:
     lines += ["", "## Targets", "", "| target | met | numbers |", "|---|---|---|"]
     for v in result["targets"]:
         lines.append(f"| {v['target']} | {'yes' if v['met'] else '**no**'} | {v['detail']} |")
+    lines += ["", "## Notes", "", *[f"- {note}" for note in NOTES]]
     return "\n".join(lines) + "\n"

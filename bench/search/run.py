@@ -23,7 +23,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from bench.search.report import render, verdicts  # noqa: E402
-from bench.search.simulate import DESCEND, Mode, SimConfig, SimResult, simulate  # noqa: E402
+from bench.search.simulate import Mode, SimConfig, SimResult, simulate  # noqa: E402
 from bench.search.timing import grow_tree, profile_step, time_step  # noqa: E402
 from trex.tree.policy import Backup, PolicySettings  # noqa: E402
 
@@ -54,7 +54,6 @@ def methods() -> dict[str, Callable[[int, int], SimResult] | None]:
     out["uct vl=0 (driver's select_uct)"] = tree_method("uct", PolicySettings(exploration=1.0, virtual_loss=0.0))
     out["uct backup=max"] = tree_method("uct", PolicySettings(exploration=1.0, backup=Backup.MAX))
     out["uct K=1 (1 child per expansion)"] = tree_method("uct", PolicySettings(exploration=1.0), k=1)
-    out["uct-descend (bench-only, not trex)"] = tree_method(DESCEND, PolicySettings(exploration=1.0))
     return out
 
 

@@ -1,7 +1,6 @@
 """A discrete-event simulation of the driver's loop (trex/driver.py) on a simulated clock.
 
-It uses the real `Tree`, `select` and `normalize_reward` (policy "uct-descend" is the
-bench-only selector of descend.py); only the Researcher (the random
+It uses the real `Tree`, `select` and `normalize_reward`; only the Researcher (the random
 proposer) and the executors (the response surface) are simulated. Two ways to expand:
 
 - async (what the driver does): whenever a slot is free and the queue is empty, select a
@@ -21,7 +20,6 @@ from collections import deque
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from bench.search.descend import select_descend
 from bench.search.proposer import baseline_spec, known_keys, propose, spec_key
 from bench.search.surface import Adapter, Outcome, score
 from trex.tree.policy import PolicySettings, normalize_reward, select
@@ -29,7 +27,6 @@ from trex.tree.records import Cost, NodeStatus, RunResult
 from trex.tree.store import Tree
 
 
-DESCEND = "uct-descend"     # the bench-only reference selector (bench/search/descend.py)
 
 
 class Mode(StrEnum):
@@ -169,10 +166,7 @@ class Simulation:
         cfg = self.cfg
         self.expansions += 1
         seed = cfg.seed * 100_003 + self.expansions
-        if cfg.policy == DESCEND:
-            target = select_descend(self.tree, cfg.settings, seed)
-        else:
-            target = select(cfg.policy, self.tree, cfg.settings, seed)
+        target = select(cfg.policy, self.tree, cfg.settings, seed)
         if target is None:
             return False
         self.clock += cfg.propose_s

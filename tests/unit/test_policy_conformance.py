@@ -83,3 +83,15 @@ def test_random_covers_the_candidates() -> None:
     s = PolicySettings(max_children=100)
     picks = {select(PolicyName.RANDOM, tree, s, seed) for seed in range(300)}
     assert picks == set(expandable(tree, 100))
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_vectorized_uct_picks_the_best_scalar_uct_value(seed: int) -> None:
+    from trex.tree.policy import Backup, uct_value
+
+    tree = random_tree(seed, size=60)
+    for settings in (PolicySettings(max_children=4), PolicySettings(max_children=4, backup=Backup.MAX),
+                     PolicySettings(max_children=4, exploration=0.2, virtual_loss=0.0)):
+        chosen = select(PolicyName.UCT, tree, settings, seed)
+        best = max(uct_value(tree, nid, settings) for nid in expandable(tree, 4))
+        assert uct_value(tree, chosen, settings) == pytest.approx(best)

@@ -1,39 +1,111 @@
-"""Build a training set from a spec's data recipe, over HF `datasets`."""
+"""Build a training set from a spec's data recipe: load -> select -> operators -> mix/cap -> template.
+
+Built sets are cached by a content hash of (task, recipe, seed), so siblings and children
+that reuse a recipe skip the build.
+"""
 from __future__ import annotations
 
-import random
+import hashlib
+import json
+import logging
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
 
-from datasets import Dataset
+from datasets import Dataset, load_from_disk
 
-import ftbench
-from ftbench.base import Example, Task
-from trex.tree.records import AnswerFormat, DataRecipe
+from ftbench.base import Task
+from trex.data.ops import (Context, RecipeError, apply_decontaminate, apply_dedup, apply_filter, load_source, mix,
+                           select_kinds)
+from trex.tree.records import AnswerFormat, DataRecipe, DecontaminateOp, DedupOp, FilterOp, SourceKind
 
+log = logging.getLogger(__name__)
 
-class RecipeError(ValueError):
-    """A recipe that cannot be built; names the operator and the offending argument."""
-
-
-def completion_text(example: Example, answer_format: AnswerFormat) -> str:
-    if answer_format is AnswerFormat.REASONING and example.solution:
-        return example.solution
-    return f"The answer is {example.answer}."
+__all__ = ["BuiltData", "RecipeError", "build_sft_dataset", "completion_text", "recipe_key"]
 
 
-def build_sft_dataset(task: Task, recipe: DataRecipe, seed: int) -> Dataset:
-    """Select by kind, shuffle with the seed, cap, and template as prompt/completion chats."""
-    examples = ftbench.load_for_training(task)
-    if recipe.kinds:
-        unknown = sorted(set(recipe.kinds) - set(task.kinds))
-        if unknown:
-            raise RecipeError(f"select: kinds={unknown} unknown to task {task.name!r}; known: {list(task.kinds)}")
-        examples = [e for e in examples if e.kind in recipe.kinds]
-    if not examples:
-        raise RecipeError(f"select: kinds={recipe.kinds} left no training examples")
-    examples = list(examples)
-    random.Random(seed).shuffle(examples)
-    examples = examples[: recipe.max_samples]
-    return Dataset.from_list([
-        {"prompt": task.messages(e.question),
-         "completion": [{"role": "assistant", "content": completion_text(e, recipe.answer_format)}]}
-        for e in examples])
+@dataclass(frozen=True)
+class BuiltData:
+    dataset: Dataset
+    key: str
+    cached: bool
+    counts: dict[str, int] = field(default_factory=dict)   # rows after each step
+
+
+def completion_text(solution: str, answer: str, answer_format: AnswerFormat) -> str:
+    if answer_format is AnswerFormat.REASONING and solution:
+        return solution
+    return f"The answer is {answer}."
+
+
+def recipe_key(task: Task, recipe: DataRecipe, seed: int) -> str:
+    """Content hash of everything that determines the built set."""
+    body = {"task": task.name, "version": task.version,
+            "sizes": {k: getattr(task, k) for k in ("train_size", "dev_size", "test_size") if hasattr(task, k)},
+            "recipe": recipe.model_dump(mode="json"), "seed": seed,
+            "files": [_file_stamp(s.name) for s in recipe.sources if s.kind is SourceKind.FILE]}
+    return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:20]
+
+
+def _file_stamp(name: str) -> list[object]:
+    path = Path(name).expanduser()
+    return [str(path), path.stat().st_mtime_ns, path.stat().st_size] if path.is_file() else [str(path)]
+
+
+def _build(task: Task, recipe: DataRecipe, seed: int) -> tuple[Dataset, dict[str, int]]:
+    ctx = Context(task=task, seed=seed)
+    counts: dict[str, int] = {}
+    parts = []
+    for i, source in enumerate(recipe.sources):
+        ds = load_source(source, ctx, i)
+        counts[f"load[{i}]"] = len(ds)
+        if recipe.kinds:
+            ds = select_kinds(ds, recipe.kinds, task)
+            counts[f"select[{i}]"] = len(ds)
+        parts.append((ds, source.weight))
+    from datasets import concatenate_datasets
+
+    for j, op in enumerate(recipe.ops):
+        tagged = [(ds.add_column("_part", [p] * len(ds)), w) for p, (ds, w) in enumerate(parts)]
+        merged = concatenate_datasets([ds for ds, _ in tagged])
+        if isinstance(op, FilterOp):
+            merged = apply_filter(merged, op)
+        elif isinstance(op, DedupOp):
+            merged = apply_dedup(merged, op)
+        elif isinstance(op, DecontaminateOp):
+            merged = apply_decontaminate(merged, op, task)
+        counts[f"{op.op}[{j}]"] = len(merged)
+        parts = [(merged.filter(lambda r, p=p: r["_part"] == p).remove_columns("_part"), w)
+                 for p, (_, w) in enumerate(parts)]
+    ds = mix(parts, recipe.max_samples, seed)
+    counts["mix"] = len(ds)
+    if len(ds) == 0:
+        raise RecipeError(f"recipe left no training examples (rows after each step: {counts})")
+    fmt = recipe.answer_format
+    ds = ds.map(lambda r: {"prompt": task.messages(r["question"]),
+                           "completion": [{"role": "assistant",
+                                           "content": completion_text(r["solution"], r["answer"], fmt)}]},
+                remove_columns=ds.column_names)
+    return ds, counts
+
+
+def build_sft_dataset(task: Task, recipe: DataRecipe, seed: int, cache_dir: Path | None = None) -> BuiltData:
+    """The prompt/completion chats of a recipe, from the cache when it was built before."""
+    key = recipe_key(task, recipe, seed)
+    target = cache_dir / key if cache_dir else None
+    if target is not None and (target / "counts.json").is_file():
+        return BuiltData(load_from_disk(str(target / "data")), key, True,
+                         json.loads((target / "counts.json").read_text()))
+    ds, counts = _build(task, recipe, seed)
+    if target is not None:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{key}."))
+        try:
+            ds.save_to_disk(str(tmp / "data"))
+            (tmp / "counts.json").write_text(json.dumps(counts))
+            tmp.replace(target)
+        except OSError:       # another executor cached the same recipe first
+            shutil.rmtree(tmp, ignore_errors=True)
+    log.info("data %s: %s", key, counts)
+    return BuiltData(ds, key, False, counts)

@@ -45,6 +45,7 @@ class Job:
     split: Split = Split.DEV
     adapter: str | None = None          # evaluate this adapter without training
     parent_adapter: str | None = None   # for train.init_from=parent
+    data_seed: int = 0                  # one per run, so equal recipes hit the data cache
 
 
 @contextmanager
@@ -95,6 +96,7 @@ class Executor:
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         from trex.data.recipe import build_sft_dataset
+        from trex.model.resolve import cache_dir
         from trex.eval.hf_engine import generate
         from trex.train.sft import train_sft
 
@@ -109,9 +111,13 @@ class Executor:
         adapter_path, samples, tokens = job.adapter, 0, 0
         if job.train:
             t = time.monotonic()
-            dataset = build_sft_dataset(self.task, job.spec.data, job.seed)
+            built = build_sft_dataset(self.task, job.spec.data, job.data_seed, cache_dir() / "datasets")
+            dataset = built.dataset
             phases["data_s"] = time.monotonic() - t
             samples = len(dataset)
+            (node_dir / "data.json").write_text(json.dumps({"key": built.key, "cached": built.cached,
+                                                            "rows_after_each_step": built.counts}, indent=1))
+            metrics["data_cached"] = float(built.cached)
             log.info("node %s: training on %d examples", job.node_id, samples)
             t = time.monotonic()
             model, stats = train_sft(model, tokenizer, dataset, job.spec.train, node_dir,

@@ -79,11 +79,15 @@ def build_memory(tree: Tree, node_id: str, budget_tokens: int = 1500, n_key: int
     node = lineage[-1]
     siblings = [n for n in tree.children(node.parent_id) if n.id != node_id] if node.parent_id else []
     seen = {n.id for n in lineage} | {n.id for n in siblings}
-    others = [n for n in tree if n.id not in seen]
-    gains = [(g, n.id) for n in others if (g := gain(tree, n)) is not None]
-    top = [tree[nid] for _, nid in heapq.nlargest(n_key // 2 + n_key % 2, gains)]
-    failures = heapq.nlargest(n_key // 2, (n for n in others if n.status is NodeStatus.FAILED),
-                              key=lambda n: n.finished_at or 0.0)
+    n_gains, n_failures = n_key // 2 + n_key % 2, n_key // 2
+    best = heapq.nlargest(n_gains + len(seen), tree.gains())
+    top = [tree[nid] for _, nid in best if nid not in seen][:n_gains]
+    failures = []
+    for nid in reversed(tree.failed_ids()):
+        if len(failures) == n_failures:
+            break
+        if nid not in seen:
+            failures.append(tree[nid])
     trajectory = [summarize(tree, n) for n in lineage]
     sibling_lines = [summarize(tree, n) for n in sorted(siblings, key=lambda n: -(n.score or -1.0))]
     key_lines = [summarize(tree, n) for n in top + failures]

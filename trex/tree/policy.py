@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import math
 import random
+
+import numpy as np
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 
-from trex.tree.records import NodeStatus
 from trex.tree.store import Tree
 
 
@@ -60,39 +61,46 @@ def normalize_reward(score: float | None, lo: float, hi: float, base: float | No
     return min(1.0, max(0.0, value))
 
 
+def expandable_mask(tree: Tree, max_children: int) -> np.ndarray:
+    st = tree.stats
+    return st.view("succeeded") & (st.view("n_children") < max_children)
+
+
 def expandable(tree: Tree, max_children: int) -> list[str]:
     """Succeeded nodes that may still get children (queued and running ones count toward the cap)."""
-    return [n.id for n in tree if n.status is NodeStatus.SUCCEEDED and tree.n_children(n.id) < max_children]
+    return [tree.id_of_row(int(i)) for i in np.flatnonzero(expandable_mask(tree, max_children))]
 
 
-def unfinished_below(tree: Tree) -> dict[str, int]:
-    """For each node, how many of its descendants are queued or running."""
-    counts: dict[str, int] = {}
-    for node in tree:
-        if not node.done:
-            parent = node.parent_id
-            while parent is not None:
-                counts[parent] = counts.get(parent, 0) + 1
-                parent = tree[parent].parent_id
-    return counts
-
-
-def uct_value(tree: Tree, node_id: str, s: PolicySettings, pending: dict[str, int] | None = None) -> float:
+def uct_value(tree: Tree, node_id: str, s: PolicySettings) -> float:
     """UCT of a node; each unfinished descendant counts as `virtual_loss` zero-reward visits."""
-    pending = unfinished_below(tree) if pending is None else pending
     node = tree[node_id]
-    visits = node.visits + s.virtual_loss * pending.get(node_id, 0)
+    visits = node.visits + s.virtual_loss * tree.unfinished_below(node_id)
     if visits <= 0:
         return math.inf
     exploit = node.value_max if s.backup is Backup.MAX else node.value_sum / visits
     parent = tree[node.parent_id] if node.parent_id else node
-    parent_visits = parent.visits + s.virtual_loss * pending.get(parent.id, 0)
+    parent_visits = parent.visits + s.virtual_loss * tree.unfinished_below(parent.id)
     return exploit + s.exploration * math.sqrt(math.log(max(parent_visits, 1.0)) / visits)
 
 
+def uct_values(tree: Tree, s: PolicySettings) -> np.ndarray:
+    """uct_value of every node at once (rows in creation order); +inf where a node has no visit."""
+    st = tree.stats
+    visits = st.view("visits") + s.virtual_loss * st.view("unfinished")
+    parent = st.view("parent")
+    own = np.arange(st.n)
+    parent_visits = visits[np.where(parent >= 0, parent, own)]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        exploit = st.view("value_max") if s.backup is Backup.MAX else st.view("value_sum") / visits
+        value = exploit + s.exploration * np.sqrt(np.log(np.maximum(parent_visits, 1.0)) / visits)
+    return np.where(visits > 0, value, np.inf)
+
+
 def _uct(tree: Tree, candidates: list[str], s: PolicySettings, rng: random.Random) -> str:
-    pending = unfinished_below(tree)
-    return max((uct_value(tree, nid, s, pending), rng.random(), nid) for nid in candidates)[2]
+    mask = expandable_mask(tree, s.max_children)
+    values = np.where(mask, uct_values(tree, s), -np.inf)
+    top = np.flatnonzero(values == values.max())
+    return tree.id_of_row(int(top[0] if len(top) == 1 else rng.choice(list(top))))
 
 
 def _greedy(tree: Tree, candidates: list[str], s: PolicySettings, rng: random.Random) -> str:
@@ -114,10 +122,14 @@ POLICIES: dict[PolicyName, Selector] = {PolicyName.UCT: _uct, PolicyName.GREEDY:
 
 def select(policy: PolicyName | str, tree: Tree, settings: PolicySettings, seed: int) -> str | None:
     """The node `policy` would refine next, or None when no node can take a child now."""
+    name = PolicyName(policy)
+    if name is PolicyName.UCT:    # vectorized over all nodes: no candidate list needed
+        return _uct(tree, [], settings, random.Random(seed)) if expandable_mask(tree, settings.max_children).any() \
+            else None
     candidates = expandable(tree, settings.max_children)
     if not candidates:
         return None
-    return POLICIES[PolicyName(policy)](tree, candidates, settings, random.Random(seed))
+    return POLICIES[name](tree, candidates, settings, random.Random(seed))
 
 
 def select_uct(tree: Tree, c: float, max_children: int, seed: int) -> str | None:

@@ -7,7 +7,9 @@ may claim to be the baseline) read the validation context: {"kinds": [...], "pro
 """
 from __future__ import annotations
 
+import re
 from enum import StrEnum
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
@@ -41,9 +43,64 @@ class Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
+class SourceKind(StrEnum):
+    TASK = "task"    # the task's own train split
+    HUB = "hub"      # a Hugging Face Hub dataset id (train split)
+    FILE = "file"    # a local jsonl / csv / parquet file
+
+
+class Source(Frozen):
+    kind: SourceKind = SourceKind.TASK
+    name: str = Field("", max_length=300, description="Hub id or file path; empty for the task")
+    question_field: str = Field("question", max_length=100)
+    answer_field: str = Field("answer", max_length=100)
+    weight: float = Field(1.0, gt=0.0, le=100.0, description="share of the mix")
+
+
+class FilterOp(Frozen):
+    """Keep examples whose question length lies in [min_chars, max_chars] and, with a pattern,
+    whose question matches it (or does not, with keep_matching=false)."""
+
+    op: Literal["filter"] = "filter"
+    min_chars: int = Field(0, ge=0, le=100_000)
+    max_chars: int = Field(100_000, ge=1, le=1_000_000)
+    pattern: str | None = Field(None, max_length=200)
+    keep_matching: bool = True
+
+    @field_validator("pattern")
+    @classmethod
+    def _compiles(cls, pattern: str | None) -> str | None:
+        if pattern is not None:
+            try:
+                re.compile(pattern)
+            except re.error as err:
+                raise ValueError(f"pattern {pattern!r} is not a valid regular expression: {err}") from None
+        return pattern
+
+
+class DedupOp(Frozen):
+    """Drop exact duplicate questions, or near duplicates (MinHash Jaccard >= threshold)."""
+
+    op: Literal["dedup"] = "dedup"
+    near: bool = False
+    threshold: float = Field(0.85, ge=0.5, le=1.0)
+
+
+class DecontaminateOp(Frozen):
+    """Drop training examples sharing any word n-gram with the task's dev or test questions."""
+
+    op: Literal["decontaminate"] = "decontaminate"
+    ngram: int = Field(8, ge=3, le=32)
+
+
+Operator = Annotated[FilterOp | DedupOp | DecontaminateOp, Field(discriminator="op")]
+
+
 class DataRecipe(Frozen):
+    sources: list[Source] = Field(default_factory=lambda: [Source()], min_length=1, max_length=8)
     kinds: list[str] = Field(default_factory=list, max_length=16,
                              description="problem kinds to train on; empty means all kinds")
+    ops: list[Operator] = Field(default_factory=list, max_length=8, description="applied in order")
     max_samples: int = Field(128, ge=16, le=50_000, description="cap on training examples")
     answer_format: AnswerFormat = AnswerFormat.REASONING
 

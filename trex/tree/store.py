@@ -10,6 +10,7 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from trex.tree.records import ExperimentSpec, LLMUsage, Node, NodeStatus, RunResult
+from trex.tree.stats import NodeStats
 
 
 class TreeState(BaseModel):
@@ -27,6 +28,14 @@ class Tree:
         self.task = task
         self._nodes: dict[str, Node] = {}
         self._children: dict[str, list[str]] = {}
+        # Indices kept up to date on every change, so a policy step does not scan the tree.
+        self._unfinished_below: dict[str, int] = {}
+        self._succeeded: dict[str, None] = {}      # insertion-ordered set
+        self._gains: list[tuple[float, str]] = []  # (score - parent score, id), finish order
+        self._failed: list[str] = []               # finish order
+        self._row: dict[str, int] = {}
+        self._ids: list[str] = []
+        self.stats = NodeStats()
         self.llm_usage = LLMUsage()
         self.spent_s = 0.0
         self.sessions = 1
@@ -54,6 +63,29 @@ class Tree:
     def in_flight_children(self, node_id: str) -> int:
         """Children not finished yet (queued or running)."""
         return sum(not self._nodes[c].done for c in self._children.get(node_id, ()))
+
+    def nodes_by_id(self) -> dict[str, Node]:
+        """The live id -> node map (read only; for hot loops)."""
+        return self._nodes
+
+    def unfinished_counts(self) -> dict[str, int]:
+        """The live id -> unfinished-descendant-count map (read only; for hot loops)."""
+        return self._unfinished_below
+
+    def unfinished_below(self, node_id: str) -> int:
+        """Descendants of `node_id` that are queued or running."""
+        return self._unfinished_below.get(node_id, 0)
+
+    def succeeded_ids(self) -> list[str]:
+        return list(self._succeeded)
+
+    def gains(self) -> list[tuple[float, str]]:
+        """(dev score - parent's dev score, node id) of every succeeded non-root node."""
+        return self._gains
+
+    def failed_ids(self) -> list[str]:
+        """Failed nodes, in the order they finished."""
+        return self._failed
 
     def lineage(self, node_id: str) -> list[Node]:
         """Nodes from the root down to `node_id`, inclusive."""
@@ -101,6 +133,7 @@ class Tree:
             "status": result.status, "result": result, "score": result.score,
             "reward": reward, "finished_at": now})
         self._put(node)
+        self._index_finished(node)
         for ancestor in self.lineage(node_id):
             self._put(ancestor.model_copy(update={"visits": ancestor.visits + 1,
                                                   "value_sum": ancestor.value_sum + reward,
@@ -111,10 +144,38 @@ class Tree:
         self.llm_usage = self.llm_usage + usage
 
     def _put(self, node: Node) -> Node:
-        if node.id not in self._nodes and node.parent_id is not None:
-            self._children.setdefault(node.parent_id, []).append(node.id)
+        new = node.id not in self._nodes
         self._nodes[node.id] = node
+        if new:
+            self._row[node.id] = self.stats.append(self._row[node.parent_id] if node.parent_id else -1)
+            self._ids.append(node.id)
+            if node.parent_id is not None:
+                self._children.setdefault(node.parent_id, []).append(node.id)
+            if not node.done:
+                self._shift_unfinished(node, +1)
+        self.stats.sync(self._row[node.id], node)
         return node
+
+    def _shift_unfinished(self, node: Node, delta: int) -> None:
+        parent = node.parent_id
+        while parent is not None:
+            self._unfinished_below[parent] = self._unfinished_below.get(parent, 0) + delta
+            self.stats.unfinished[self._row[parent]] += delta
+            parent = self._nodes[parent].parent_id
+
+    def id_of_row(self, row: int) -> str:
+        return self._ids[row]
+
+    def _index_finished(self, node: Node, was_unfinished: bool = True) -> None:
+        if was_unfinished:
+            self._shift_unfinished(node, -1)
+        if node.status is NodeStatus.SUCCEEDED:
+            self._succeeded[node.id] = None
+            parent = self._nodes[node.parent_id] if node.parent_id else None
+            if parent is not None and parent.score is not None and node.score is not None:
+                self._gains.append((node.score - parent.score, node.id))
+        elif node.status is NodeStatus.FAILED:
+            self._failed.append(node.id)
 
     # -- persistence -------------------------------------------------------------
     def state(self) -> TreeState:
@@ -131,6 +192,8 @@ class Tree:
         tree = cls(state.task)
         for node in state.nodes:
             tree._put(node)
+        for node in sorted((n for n in state.nodes if n.done), key=lambda n: n.finished_at or 0.0):
+            tree._index_finished(node, was_unfinished=False)
         tree.llm_usage, tree.spent_s, tree.sessions = state.llm_usage, state.spent_s, state.sessions
         return tree
 
