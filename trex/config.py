@@ -30,9 +30,9 @@ class SearchConfig:
     max_llm_tokens: int | None = None  # Researcher prompt + completion tokens
     on_budget: str = "finish"          # finish: let in-flight nodes end; cancel: stop them
     children_per_expansion: int = 3   # K specs asked of the Researcher per expansion
-    max_children: int = 3              # cap on children of one node
-    exploration: float = 1.0           # UCT constant c (rewards lie in [0, 1])
-    backup: str = "mean"               # mean | max: what UCT exploits
+    max_children: int = 6              # cap on children of one node (two expansions of K=3)
+    exploration: float = 0.05          # UCT constant c (rewards lie in [0, 1]); see bench/search/sweep.py
+    backup: str = "max"                # mean | max: what UCT exploits
     virtual_loss: float = 1.0          # zero-reward visits per unfinished descendant
     failed_reward: float = 0.0         # reward of a FAILED node
     memory_tokens: int = 1500          # budget of the tree context shown to the Researcher

@@ -20,7 +20,7 @@ from trex.progress import Progress
 from trex.track.base import Tracker
 from trex.track.report import FinalScores, render_summary
 from trex.tree.budget import budget_spent
-from trex.tree.policy import Backup, PolicySettings, normalize_reward, select
+from trex.tree.policy import Backup, PolicySettings, normalize_reward, select_for_expansion
 from trex.tree.records import DataRecipe, Direction, ExperimentSpec, NodeStatus, RunResult
 from trex.tree.store import Tree, write_json
 
@@ -111,7 +111,7 @@ class Driver:
         s = self.search
         self.expansions += 1
         seed = s.seed * 100_003 + self.expansions   # a new seed for every Researcher call
-        target = select(s.policy, self.tree, self.policy, seed)
+        target = select_for_expansion(s.policy, self.tree, self.policy, seed)
         if target is None:
             return False
         room = min(s.max_nodes - len(self.tree), s.max_children - self.tree.n_children(target))

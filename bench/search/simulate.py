@@ -22,7 +22,7 @@ from enum import StrEnum
 
 from bench.search.proposer import baseline_spec, known_keys, propose, spec_key
 from bench.search.surface import Adapter, Outcome, score
-from trex.tree.policy import PolicySettings, normalize_reward, select
+from trex.tree.policy import PolicySettings, normalize_reward, select_for_expansion
 from trex.tree.records import Cost, NodeStatus, RunResult
 from trex.tree.store import Tree
 
@@ -166,7 +166,7 @@ class Simulation:
         cfg = self.cfg
         self.expansions += 1
         seed = cfg.seed * 100_003 + self.expansions
-        target = select(cfg.policy, self.tree, cfg.settings, seed)
+        target = select_for_expansion(cfg.policy, self.tree, cfg.settings, seed)
         if target is None:
             return False
         self.clock += cfg.propose_s

@@ -119,13 +119,16 @@ def _generate_hf(model: Any, rows: list[list[int]], pad: int, max_new_tokens: in
 
 
 def generate(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, chats: list[list[dict[str, str]]],
-             *, batch_size: int, max_new_tokens: int) -> list[str]:
-    """Greedy completion of each chat, in input order, special tokens removed, stripped."""
+             *, batch_size: int, max_new_tokens: int, use_hf_generate: bool = False) -> list[str]:
+    """Greedy completion of each chat, in input order, special tokens removed, stripped.
+
+    `use_hf_generate` forces `model.generate` on left-padded batches (the reference path).
+    """
     if not chats:
         return []
     encoded = encode(tokenizer, chats)
     pad, stops = pad_id(tokenizer), stop_ids(model, tokenizer)
-    fast = plain_greedy(model.generation_config)
+    fast = plain_greedy(model.generation_config) and not use_hf_generate
     prefix_len = shared_prefix_len(encoded) if fast else 0
     prefix_len = prefix_len if prefix_len >= MIN_SHARED_PREFIX else 0
     order = sorted(range(len(encoded)), key=lambda i: len(encoded[i]))

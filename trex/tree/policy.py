@@ -132,6 +132,15 @@ def select(policy: PolicyName | str, tree: Tree, settings: PolicySettings, seed:
     return POLICIES[name](tree, candidates, settings, random.Random(seed))
 
 
+def select_for_expansion(policy: PolicyName | str, tree: Tree, settings: PolicySettings, seed: int) -> str | None:
+    """What the driver expands next. At the start, the root's first children are planned while
+    the base model is still being evaluated (its settings are the template): slots never wait
+    for the baseline. After that, the policy decides."""
+    if len(tree) and not tree.root.done and tree.n_children(tree.root.id) == 0:
+        return tree.root.id
+    return select(policy, tree, settings, seed)
+
+
 def select_uct(tree: Tree, c: float, max_children: int, seed: int) -> str | None:
     """UCT with mean backup and no virtual loss (the textbook rule)."""
     return select(PolicyName.UCT, tree, PolicySettings(exploration=c, virtual_loss=0.0,
