@@ -26,8 +26,8 @@ def run(trainer_cls: type, model_path: str, dataset, out: Path) -> tuple[float, 
         tokenizer = AutoTokenizer.from_pretrained(model_path)
         model = AutoModelForCausalLM.from_pretrained(model_path)
         started = time.monotonic()
-        sft.train_sft(model, tokenizer, dataset, TrainConfig(), out, parent_adapter=None, bf16=True,
-                      logging_steps=1, seed=0)
+        sft.train_sft(model, dataset, sft.TrainSetup(tokenizer=tokenizer, train=TrainConfig(), out_dir=out,
+                                                     parent_adapter=None, bf16=True, logging_steps=1, seed=0))
         elapsed = time.monotonic() - started
     finally:
         sft.PlainLossSFTTrainer = original

@@ -85,8 +85,9 @@ def _build(task: Task, recipe: DataRecipe, seed: int) -> tuple[Dataset, dict[str
     fmt = recipe.answer_format
     ds = ds.map(lambda r: {"prompt": task.messages(r["question"]),
                            "completion": [{"role": "assistant",
-                                           "content": completion_text(r["solution"], r["answer"], fmt)}]},
-                remove_columns=ds.column_names)
+                                           "content": completion_text(r["solution"], r["answer"], fmt)}],
+                           "answer": r["answer"]},
+                remove_columns=[c for c in ds.column_names if c != "answer"])
     return ds, counts
 
 

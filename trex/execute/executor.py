@@ -18,7 +18,7 @@ from typing import Iterator
 
 from ftbench import get_task
 from ftbench.base import Split
-from trex.tree.records import Cost, ExperimentSpec, NodeStatus, RunResult
+from trex.tree.records import Cost, ExperimentSpec, NodeStatus, RunResult, TrainMethod
 
 log = logging.getLogger(__name__)
 
@@ -98,7 +98,8 @@ class Executor:
         from trex.data.recipe import build_sft_dataset
         from trex.model.resolve import cache_dir
         from trex.eval.hf_engine import generate
-        from trex.train.sft import train_sft
+        from trex.train.preference import train_dpo, train_grpo
+        from trex.train.sft import TrainSetup, train_sft
 
         s = self.settings
         on_gpu = torch.cuda.is_available()
@@ -120,9 +121,16 @@ class Executor:
             metrics["data_cached"] = float(built.cached)
             log.info("node %s: training on %d examples", job.node_id, samples)
             t = time.monotonic()
-            model, stats = train_sft(model, tokenizer, dataset, job.spec.train, node_dir,
-                                     parent_adapter=job.parent_adapter, bf16=s.bf16,
-                                     logging_steps=s.logging_steps, seed=job.seed)
+            setup = TrainSetup(tokenizer=tokenizer, train=job.spec.train, out_dir=node_dir,
+                               parent_adapter=job.parent_adapter, bf16=s.bf16, logging_steps=s.logging_steps,
+                               seed=job.seed)
+            method = job.spec.train.method
+            if method is TrainMethod.DPO:
+                model, stats = train_dpo(model, dataset, setup)
+            elif method is TrainMethod.GRPO:
+                model, stats = train_grpo(model, dataset, setup, self.task, s.max_new_tokens)
+            else:
+                model, stats = train_sft(model, dataset, setup)
             phases["train_s"] = time.monotonic() - t
             adapter_path, tokens = str(node_dir / "adapter"), stats.tokens
             metrics.update(train_loss=stats.train_loss, train_steps=float(stats.steps))

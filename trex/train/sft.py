@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 from datasets import Dataset
 from peft import LoraConfig, PeftModel
-from transformers import PreTrainedModel, PreTrainedTokenizerBase, TrainerCallback
+from transformers import PreTrainedModel, PreTrainedTokenizerBase, Trainer, TrainerCallback
 from transformers.trainer_callback import PrinterCallback
 from trl import SFTConfig, SFTTrainer
 
@@ -75,34 +75,58 @@ def lora_config(train: TrainConfig) -> LoraConfig:
                       target_modules="all-linear", task_type="CAUSAL_LM")
 
 
-def train_sft(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, dataset: Dataset,
-              train: TrainConfig, out_dir: Path, *, parent_adapter: str | None, bf16: bool,
-              logging_steps: int, seed: int, fused_loss: bool = True) -> tuple[PreTrainedModel, TrainStats]:
-    """Fine-tune `model` on prompt/completion chats; saves the adapter to out_dir/adapter."""
-    peft_config = None
-    if train.init_from is InitFrom.PARENT:
-        if parent_adapter is None:
+@dataclass(frozen=True)
+class TrainSetup:
+    """What every trainer needs, whatever the method."""
+
+    tokenizer: PreTrainedTokenizerBase
+    train: TrainConfig
+    out_dir: Path
+    parent_adapter: str | None
+    bf16: bool
+    logging_steps: int
+    seed: int
+
+
+def with_adapter(model: PreTrainedModel, setup: TrainSetup) -> tuple[PreTrainedModel, LoraConfig | None]:
+    """Continue the parent's adapter (init_from=parent), or hand a fresh LoRA config to the trainer."""
+    if setup.train.init_from is InitFrom.PARENT:
+        if setup.parent_adapter is None:
             raise ValueError("train.init_from=parent, but the parent has no adapter (it is the base model); "
                              "use init_from=base")
-        model = PeftModel.from_pretrained(model, parent_adapter, is_trainable=True)
-    else:
-        peft_config = lora_config(train)
-    use_gpu = torch.cuda.is_available()
-    args = SFTConfig(
-        output_dir=str(out_dir / "checkpoints"), num_train_epochs=train.epochs,
-        learning_rate=train.learning_rate, per_device_train_batch_size=train.batch_size,
-        max_length=train.max_length, bf16=bf16 and (use_gpu or cpu_supports_bf16()), use_cpu=not use_gpu,
-        gradient_checkpointing=False, save_strategy="no", report_to="none", logging_steps=logging_steps,
-        seed=seed, data_seed=seed, dataloader_num_workers=0, disable_tqdm=True, lr_scheduler_type="cosine",
-        warmup_steps=0.05)   # a float below 1 is a fraction of all steps
-    trainer_cls = SFTTrainer if use_gpu and fused_loss else PlainLossSFTTrainer
-    trainer = trainer_cls(model=model, args=args, train_dataset=dataset, processing_class=tokenizer,
-                          peft_config=peft_config)
+        return PeftModel.from_pretrained(model, setup.parent_adapter, is_trainable=True), None
+    return model, lora_config(setup.train)
+
+
+def common_args(setup: TrainSetup) -> dict[str, object]:
+    """TrainingArguments shared by the SFT, DPO and GRPO configs."""
+    t, use_gpu = setup.train, torch.cuda.is_available()
+    return dict(output_dir=str(setup.out_dir / "checkpoints"), num_train_epochs=t.epochs,
+                learning_rate=t.learning_rate, per_device_train_batch_size=t.batch_size,
+                bf16=setup.bf16 and (use_gpu or cpu_supports_bf16()), use_cpu=not use_gpu,
+                gradient_checkpointing=False, save_strategy="no", report_to="none",
+                logging_steps=setup.logging_steps, seed=setup.seed, data_seed=setup.seed, dataloader_num_workers=0,
+                disable_tqdm=True, lr_scheduler_type="cosine",
+                warmup_steps=0.05)   # a float below 1 is a fraction of all steps
+
+
+def run_trainer(trainer: Trainer, setup: TrainSetup, tokens: int) -> tuple[PreTrainedModel, TrainStats]:
+    """Train with trex's logging, save the adapter to out_dir/adapter."""
     trainer.remove_callback(PrinterCallback)
-    trainer.add_callback(JsonlLogCallback(out_dir / "train_log.jsonl"))
+    trainer.add_callback(JsonlLogCallback(setup.out_dir / "train_log.jsonl"))
     output = trainer.train()
-    adapter_dir = out_dir / "adapter"
-    trainer.model.save_pretrained(adapter_dir)
-    tokens = int(sum(len(ids) for ids in trainer.train_dataset["input_ids"])) * train.epochs
+    trainer.model.save_pretrained(setup.out_dir / "adapter")
     return trainer.model, TrainStats(steps=output.global_step, train_loss=float(output.training_loss),
                                      tokens=tokens)
+
+
+def train_sft(model: PreTrainedModel, dataset: Dataset, setup: TrainSetup,
+              fused_loss: bool = True) -> tuple[PreTrainedModel, TrainStats]:
+    """Fine-tune `model` on prompt/completion chats."""
+    model, peft_config = with_adapter(model, setup)
+    args = SFTConfig(**common_args(setup), max_length=setup.train.max_length)
+    trainer_cls = SFTTrainer if torch.cuda.is_available() and fused_loss else PlainLossSFTTrainer
+    trainer = trainer_cls(model=model, args=args, train_dataset=dataset.select_columns(["prompt", "completion"]),
+                          processing_class=setup.tokenizer, peft_config=peft_config)
+    tokens = int(sum(len(ids) for ids in trainer.train_dataset["input_ids"])) * setup.train.epochs
+    return run_trainer(trainer, setup, tokens)

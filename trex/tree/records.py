@@ -31,7 +31,9 @@ class AnswerFormat(StrEnum):
 
 
 class TrainMethod(StrEnum):
-    SFT = "sft"
+    SFT = "sft"      # supervised fine-tuning on the recipe's completions
+    DPO = "dpo"      # preference pairs: the gold completion over a wrong one
+    GRPO = "grpo"    # reinforcement learning with the task's scorer as a verifiable reward
 
 
 class InitFrom(StrEnum):
@@ -137,6 +139,8 @@ class TrainConfig(Frozen):
     lora_alpha: int = Field(32, ge=1, le=512)
     lora_dropout: float = Field(0.05, ge=0.0, le=0.5)
     init_from: InitFrom = InitFrom.BASE
+    beta: float = Field(0.1, ge=0.0, le=1.0, description="DPO/GRPO: strength of the pull toward the reference")
+    num_generations: int = Field(4, ge=2, le=16, description="GRPO: completions sampled per prompt")
 
     @field_validator("learning_rate")
     @classmethod

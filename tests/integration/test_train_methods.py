@@ -1,0 +1,67 @@
+"""SFT, DPO and GRPO on the tiny random model through the Executor (real TRL, CPU)."""
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+import pytest
+
+from trex.execute.executor import Executor, ExecutorSettings, Job
+from trex.train.preference import preference_pairs, task_reward, wrong_completion
+from trex.tree.records import DataRecipe, Direction, ExperimentSpec, NodeStatus, TrainConfig, TrainMethod
+
+
+@pytest.fixture(scope="module")
+def executor(tiny_model: Path) -> Executor:
+    return Executor(ExecutorSettings(task="math", model_path=str(tiny_model), max_new_tokens=8, eval_batch_size=8,
+                                     task_options={"train_size": 64, "dev_size": 8, "test_size": 8}))
+
+
+def spec(method: TrainMethod, **train: object) -> ExperimentSpec:
+    return ExperimentSpec(objective=f"try {method.value}", direction=Direction.LEARNING_RATE,
+                          data=DataRecipe(max_samples=16),
+                          train=TrainConfig(method=method, learning_rate=1e-3, batch_size=4, **train))
+
+
+@pytest.mark.parametrize("method", list(TrainMethod))
+def test_each_method_trains_saves_an_adapter_and_evaluates(method: TrainMethod, executor: Executor,
+                                                           tmp_path: Path) -> None:
+    result = executor.run(Job(node_id="n0001", spec=spec(method, num_generations=2), node_dir=str(tmp_path), seed=0))
+    assert result.status is NodeStatus.SUCCEEDED, result.error
+    assert (tmp_path / "adapter" / "adapter_config.json").is_file()
+    logged = [json.loads(line) for line in (tmp_path / "train_log.jsonl").read_text().splitlines()]
+    assert logged and result.metrics["train_steps"] >= 1
+    assert result.cost.eval_samples == 8
+
+
+def test_warm_start_continues_the_parent_adapter(executor: Executor, tmp_path: Path) -> None:
+    parent = executor.run(Job(node_id="n0001", spec=spec(TrainMethod.SFT), node_dir=str(tmp_path / "p"), seed=0))
+    child = executor.run(Job(node_id="n0002", spec=spec(TrainMethod.DPO, init_from="parent"),
+                             node_dir=str(tmp_path / "c"), seed=1, parent_adapter=parent.adapter_path))
+    assert child.status is NodeStatus.SUCCEEDED, child.error
+    orphan = executor.run(Job(node_id="n0003", spec=spec(TrainMethod.SFT, init_from="parent"),
+                              node_dir=str(tmp_path / "o"), seed=1))
+    assert orphan.status is NodeStatus.FAILED and "init_from=parent" in orphan.error
+
+
+def test_preference_pairs_change_only_the_answer() -> None:
+    rng = random.Random(0)
+    assert wrong_completion("3 * 4 = 12. The answer is 12.", "12", rng, "x") != "3 * 4 = 12. The answer is 12."
+    assert wrong_completion("3 * 4 = 12. The answer is 12.", "12", rng, "x").startswith("3 * 4 = 12. The answer is ")
+    assert wrong_completion("positive", "positive", rng, fallback="negative") == "negative"
+    from datasets import Dataset
+    ds = Dataset.from_list([{"prompt": [{"role": "user", "content": f"q{i}"}], "answer": str(i),
+                             "completion": [{"role": "assistant", "content": f"The answer is {i}."}]} for i in range(5)])
+    pairs = preference_pairs(ds, 0)
+    assert len(pairs) == 5
+    assert all(p["chosen"] != p["rejected"] for p in pairs)
+
+
+def test_task_reward_scores_completions_with_the_task_scorer() -> None:
+    from ftbench import get_task
+
+    reward = task_reward(get_task("math"))
+    completions = [[{"role": "assistant", "content": "so the answer is 42."}],
+                   [{"role": "assistant", "content": "The answer is 41."}]]
+    assert reward(prompts=[None, None], completions=completions, answer=["42", "42"]) == [1.0, 0.0]
