@@ -69,6 +69,10 @@ class ExecutorConfig:
     bf16: bool = True                  # bf16 autocast for CPU training where supported
     logging_steps: int = 5
     max_train_samples: int = 50_000    # proposals above this are rejected (not clamped)
+    backend: str = "inprocess"         # inprocess: train inside the executor actor; ray_train: TorchTrainer
+    workers: int = 1                   # ray_train: data-parallel workers per fine-tune
+    cpus_per_worker: int = 1
+    gpus_per_worker: int = 0
 
 
 @dataclass(frozen=True)
@@ -107,10 +111,12 @@ CHOICES = {
     "tracker.kind": ("wandb", "none"),
     "tracker.mode": ("auto", "offline", "online"),
     "cluster.kind": ("local", "ray"),
+    "executor.backend": ("inprocess", "ray_train"),
 }
 POSITIVE = ("search.max_nodes", "search.max_minutes", "search.children_per_expansion",
             "search.max_children", "search.max_concurrent", "search.max_failed_expansions", "search.memory_tokens", "executor.cpus_per_executor",
-            "executor.eval_batch_size", "executor.max_new_tokens", "executor.max_train_samples", "llm.max_tokens", "llm.n_ctx")
+            "executor.eval_batch_size", "executor.max_new_tokens", "executor.max_train_samples",
+            "executor.workers", "executor.cpus_per_worker", "llm.max_tokens", "llm.n_ctx")
 
 
 def build(cls: type, data: dict[str, Any], where: str = "") -> Any:

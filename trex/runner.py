@@ -107,9 +107,15 @@ def run_search(cfg: RunConfig) -> Outcome:
                                     eval_batch_size=cfg.executor.eval_batch_size,
                                     max_new_tokens=cfg.executor.max_new_tokens, bf16=cfg.executor.bf16,
                                     logging_steps=cfg.executor.logging_steps,
-                                    threads=cfg.executor.cpus_per_executor)
-        size = slots_for(cfg.search.max_concurrent, cfg.executor.cpus_per_executor)
-        pool = ExecutorPool(settings, size, cfg.executor.cpus_per_executor)
+                                    threads=cfg.executor.cpus_per_executor, backend=cfg.executor.backend,
+                                    workers=cfg.executor.workers, cpus_per_worker=cfg.executor.cpus_per_worker,
+                                    gpus_per_worker=cfg.executor.gpus_per_worker)
+        ray_train = cfg.executor.backend == "ray_train"
+        # A ray_train executor only coordinates (it must hold no CPU, or its trainers starve);
+        # the slots are then the fine-tunes whose workers fit the free CPUs.
+        per_slot = cfg.executor.workers * cfg.executor.cpus_per_worker if ray_train else cfg.executor.cpus_per_executor
+        size = slots_for(cfg.search.max_concurrent, per_slot)
+        pool = ExecutorPool(settings, size, 0 if ray_train else cfg.executor.cpus_per_executor)
         stack.callback(pool.shutdown)
         log.info("%d executor slot(s); agent LLM %s", size, cfg.llm.model)
         driver = Driver(search=cfg.search, run_dir=run_dir, task_metric=task.metric, researcher=researcher,

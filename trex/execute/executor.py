@@ -18,7 +18,7 @@ from typing import Iterator
 
 from ftbench import get_task
 from ftbench.base import Split
-from trex.tree.records import Cost, ExperimentSpec, NodeStatus, RunResult, TrainMethod
+from trex.tree.records import Cost, ExperimentSpec, NodeStatus, RunResult
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +33,10 @@ class ExecutorSettings:
     bf16: bool = True
     logging_steps: int = 5
     threads: int = 1
+    backend: str = "inprocess"          # inprocess | ray_train
+    workers: int = 1                    # ray_train: data-parallel workers per fine-tune
+    cpus_per_worker: int = 1
+    gpus_per_worker: int = 0
 
 
 @dataclass(frozen=True)
@@ -98,8 +102,8 @@ class Executor:
         from trex.data.recipe import build_sft_dataset
         from trex.model.resolve import cache_dir
         from trex.eval.hf_engine import generate
-        from trex.train.preference import train_dpo, train_grpo
-        from trex.train.sft import TrainSetup, train_sft
+        from trex.train.dispatch import train_node
+        from trex.train.sft import TrainSetup
 
         s = self.settings
         on_gpu = torch.cuda.is_available()
@@ -121,16 +125,13 @@ class Executor:
             metrics["data_cached"] = float(built.cached)
             log.info("node %s: training on %d examples", job.node_id, samples)
             t = time.monotonic()
-            setup = TrainSetup(tokenizer=tokenizer, train=job.spec.train, out_dir=node_dir,
-                               parent_adapter=job.parent_adapter, bf16=s.bf16, logging_steps=s.logging_steps,
-                               seed=job.seed)
-            method = job.spec.train.method
-            if method is TrainMethod.DPO:
-                model, stats = train_dpo(model, dataset, setup)
-            elif method is TrainMethod.GRPO:
-                model, stats = train_grpo(model, dataset, setup, self.task, s.max_new_tokens)
+            if s.backend == "ray_train":
+                model, stats = self._train_on_ray(job, model, dataset, node_dir)
             else:
-                model, stats = train_sft(model, dataset, setup)
+                setup = TrainSetup(tokenizer=tokenizer, train=job.spec.train, out_dir=node_dir,
+                                   parent_adapter=job.parent_adapter, bf16=s.bf16, logging_steps=s.logging_steps,
+                                   seed=job.seed)
+                model, stats = train_node(model, dataset, setup, self.task, s.max_new_tokens)
             phases["train_s"] = time.monotonic() - t
             adapter_path, tokens = str(node_dir / "adapter"), stats.tokens
             metrics.update(train_loss=stats.train_loss, train_steps=float(stats.steps))
@@ -163,3 +164,19 @@ class Executor:
                     eval_samples=len(rows), **phases)
         return RunResult(status=NodeStatus.SUCCEEDED, score=score, metrics=metrics, cost=cost,
                          adapter_path=adapter_path, predictions_path=str(predictions_path))
+
+    def _train_on_ray(self, job: Job, model, dataset, node_dir: Path):  # type: ignore[no-untyped-def]
+        """Train on Ray Train workers, then load their adapter here for evaluation."""
+        from peft import PeftModel
+
+        from trex.train.dispatch import RayTrainRequest, train_on_ray
+
+        s = self.settings
+        dataset.save_to_disk(str(node_dir / "train_data"))
+        req = RayTrainRequest(model_path=s.model_path, dataset_dir=str(node_dir / "train_data"),
+                              train=job.spec.train.model_dump(mode="json"), out_dir=str(node_dir),
+                              parent_adapter=job.parent_adapter, bf16=s.bf16, logging_steps=s.logging_steps,
+                              seed=job.seed, task=s.task, task_options=dict(s.task_options),
+                              max_new_tokens=s.max_new_tokens)
+        stats = train_on_ray(req, s.workers, s.cpus_per_worker, s.gpus_per_worker)
+        return PeftModel.from_pretrained(model, str(node_dir / "adapter")), stats

@@ -11,13 +11,13 @@ from trex.execute.executor import Executor, ExecutorSettings, Job
 log = logging.getLogger(__name__)
 
 
-def slots_for(max_concurrent: int, cpus_per_executor: int) -> int:
-    """Executors that fit the cluster's CPUs right now, at most max_concurrent."""
+def slots_for(max_concurrent: int, cpus_per_slot: int) -> int:
+    """Experiments that fit the cluster's free CPUs right now, at most max_concurrent."""
     free = int(ray.available_resources().get("CPU", 0))
-    slots = min(max_concurrent, free // cpus_per_executor)
+    slots = min(max_concurrent, free // cpus_per_slot)
     if slots < 1:
-        raise RuntimeError(f"the Ray cluster has {free} free CPUs; an executor needs "
-                           f"executor.cpus_per_executor={cpus_per_executor}")
+        raise RuntimeError(f"the Ray cluster has {free} free CPUs; one experiment needs {cpus_per_slot} "
+                           "(executor.cpus_per_executor, or workers x cpus_per_worker with backend=ray_train)")
     return slots
 
 

@@ -1,0 +1,79 @@
+"""One entry point for every training method, and the Ray Train backend that runs it on workers."""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from datasets import Dataset
+from transformers import PreTrainedModel
+
+from ftbench.base import Task
+from trex.train.sft import TrainSetup, TrainStats, train_sft
+from trex.tree.records import TrainConfig, TrainMethod
+
+
+def train_node(model: PreTrainedModel, dataset: Dataset, setup: TrainSetup, task: Task,
+               max_new_tokens: int) -> tuple[PreTrainedModel, TrainStats]:
+    """Train with the spec's method (SFT, DPO or GRPO); the adapter lands in out_dir/adapter."""
+    from trex.train.preference import train_dpo, train_grpo
+
+    method = setup.train.method
+    if method is TrainMethod.DPO:
+        return train_dpo(model, dataset, setup)
+    if method is TrainMethod.GRPO:
+        return train_grpo(model, dataset, setup, task, max_new_tokens)
+    return train_sft(model, dataset, setup)
+
+
+@dataclass(frozen=True)
+class RayTrainRequest:
+    """Everything a Ray Train worker needs, as plain data (it runs in another process)."""
+
+    model_path: str
+    dataset_dir: str
+    train: dict
+    out_dir: str
+    parent_adapter: str | None
+    bf16: bool
+    logging_steps: int
+    seed: int
+    task: str
+    task_options: dict[str, int] = field(default_factory=dict)
+    max_new_tokens: int = 48
+
+
+def _worker(config: dict) -> None:
+    """Runs on each Ray Train worker; the HF Trainer picks up the process group Ray set up."""
+    import ray.train
+    import torch
+    from datasets import load_from_disk
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from ftbench import get_task
+
+    req = RayTrainRequest(**config)
+    tokenizer = AutoTokenizer.from_pretrained(req.model_path)
+    model = AutoModelForCausalLM.from_pretrained(
+        req.model_path, dtype=torch.bfloat16 if torch.cuda.is_available() else torch.float32)
+    setup = TrainSetup(tokenizer=tokenizer, train=TrainConfig(**req.train), out_dir=Path(req.out_dir),
+                       parent_adapter=req.parent_adapter, bf16=req.bf16, logging_steps=req.logging_steps,
+                       seed=req.seed)
+    _, stats = train_node(model, load_from_disk(req.dataset_dir), setup, get_task(req.task, **req.task_options),
+                          req.max_new_tokens)
+    if ray.train.get_context().get_world_rank() == 0:   # trex's own metrics channel: a file in the node folder
+        (Path(req.out_dir) / "train_stats.json").write_text(json.dumps(asdict(stats)))
+
+
+def train_on_ray(req: RayTrainRequest, workers: int, cpus_per_worker: int, gpus_per_worker: int) -> TrainStats:
+    """Data-parallel training on `workers` Ray Train workers (TorchTrainer)."""
+    from ray.train import RunConfig, ScalingConfig
+    from ray.train.torch import TorchTrainer
+
+    resources = {"CPU": cpus_per_worker, **({"GPU": gpus_per_worker} if gpus_per_worker else {})}
+    trainer = TorchTrainer(_worker, train_loop_config=asdict(req),
+                           scaling_config=ScalingConfig(num_workers=workers, use_gpu=gpus_per_worker > 0,
+                                                        resources_per_worker=resources),
+                           run_config=RunConfig(name="train", storage_path=str(Path(req.out_dir) / "ray_train")))
+    trainer.fit()
+    return TrainStats(**json.loads((Path(req.out_dir) / "train_stats.json").read_text()))
