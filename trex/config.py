@@ -52,7 +52,7 @@ class LLMConfig:
     n_threads: int = 2
     temperature: float = 0.7
     max_tokens: int = 1024
-    timeout_s: float = 120.0
+    timeout_s: float = 600.0
     startup_timeout_s: float = 60.0
 
 

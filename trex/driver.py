@@ -9,6 +9,7 @@ from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 
+import openai
 import ray
 
 from ftbench.base import Split
@@ -16,6 +17,7 @@ from trex.agent.researcher import Researcher
 from trex.config import SearchConfig
 from trex.execute.executor import Job
 from trex.execute.pool import ExecutorPool
+from trex.llm.client import LLMUnavailable
 from trex.progress import Progress
 from trex.track.base import Tracker
 from trex.track.report import FinalScores, render_summary
@@ -59,6 +61,7 @@ class Driver:
         self.in_flight: dict[ray.ObjectRef, str] = {}
         self.started = time.monotonic()
         self.empty_proposals = 0
+        self.last_llm_error = ""
         self.expansions = sum(1 for _ in self.tree)   # seeds stay fresh across resumed sessions
 
     # -- the loop ------------------------------------------------------------------
@@ -101,7 +104,8 @@ class Driver:
             if reason := self._budget(count_nodes=True):
                 return "" if self.in_flight else reason
             if self.empty_proposals >= self.search.max_failed_expansions:
-                return f"the Researcher produced no valid proposal {self.empty_proposals} times in a row"
+                cause = f" (last error: {self.last_llm_error[:200]})" if self.last_llm_error else ""
+                return f"the Researcher produced no valid proposal {self.empty_proposals} times in a row{cause}"
             if not self._expand():
                 return "" if self.in_flight else "no node can be expanded (every finished node failed or is full)"
         return ""
@@ -115,7 +119,14 @@ class Driver:
         if target is None:
             return False
         room = min(s.max_nodes - len(self.tree), s.max_children - self.tree.n_children(target))
-        proposal = self.researcher.propose(self.tree, target, seed=seed)
+        try:
+            proposal = self.researcher.propose(self.tree, target, seed=seed)
+        except (LLMUnavailable, openai.OpenAIError) as err:
+            # A slow or failing LLM costs this expansion, never the search (the run stays resumable).
+            self.empty_proposals += 1
+            self.last_llm_error = str(err)
+            log.warning("Researcher call for %s failed (%d in a row): %s", target, self.empty_proposals, err)
+            return True
         self.tree.add_usage(proposal.usage)
         specs = proposal.specs[:room]
         self.empty_proposals = 0 if specs else self.empty_proposals + 1

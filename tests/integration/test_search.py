@@ -119,3 +119,27 @@ def test_time_budget_with_cancel_stops_in_flight_nodes(tiny_model: Path, tmp_pat
     assert cancelled and all(n.status is NodeStatus.FAILED for n in cancelled)
     assert all(n.done for n in tree)
     assert "Stopped: max_minutes=0.4 reached" in (tmp_path / "b" / "summary.md").read_text()
+
+
+def test_a_timed_out_researcher_call_costs_an_expansion_not_the_search(tiny_model: Path, tmp_path: Path) -> None:
+    import time
+
+    from trex.runner import run_search
+
+    def slow_then_fine(body: dict) -> str:
+        if len(endpoint.requests) <= 3:          # the first call and its client retries time out
+            time.sleep(2.5)
+        return reply(spec_json("after the outage", learning_rate=1e-3))
+
+    with ScriptedEndpoint(slow_then_fine) as endpoint:
+        cfg = RunConfig(
+            task=TaskConfig(name="math", options={"train_size": 64, "dev_size": 8, "test_size": 8}),
+            search=SearchConfig(max_nodes=2, children_per_expansion=1, max_concurrent=1),
+            llm=LLMConfig(backend="openai", model="scripted", base_url=endpoint.base_url, timeout_s=1.0),
+            model=ModelConfig(name_or_path=str(tiny_model)),
+            executor=ExecutorConfig(eval_batch_size=8, max_new_tokens=4),
+            tracker=TrackerConfig(kind="none"), cluster=ClusterConfig(num_cpus=2), run_dir=str(tmp_path), name="t")
+        outcome = run_search(cfg)
+    tree = Tree.load(tmp_path / "t" / "tree.json")
+    assert len(tree) == 2 and tree["n0001"].spec.objective == "after the outage"
+    assert outcome.stop_reason.startswith("max_nodes")
