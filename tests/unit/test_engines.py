@@ -4,16 +4,29 @@ from __future__ import annotations
 import importlib.util
 import random
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from trex.eval.engines import Engine, HFEngine, OpenAIEngine, VLLMEngine, naive_generate
+from trex.eval import hf_engine
 from trex.eval.hf_engine import encode
 from trex.llm.scripted import ScriptedEndpoint
 
 WORDS = "Ava has seven red apples and finds three more marbles under the old wooden table today".split()
+
+
+@pytest.fixture(autouse=True)
+def one_torch_thread() -> Iterator[None]:
+    """One intra-op thread: on a busy machine, spinning thread pools make these tiny models 50x slower."""
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
 
 
 def varied_chats(n: int = 12) -> list[list[dict[str, str]]]:
@@ -48,9 +61,33 @@ def test_batched_hf_equals_one_at_a_time(tiny_model: Path) -> None:
     assert isinstance(engine, Engine)
     batched = engine.generate(chats, max_new_tokens=16)
     naive = naive_generate(model, tokenizer, chats, max_new_tokens=16)
-    assert len({len(ids) for ids in encode(tokenizer, chats)}) > 6   # padding happens
-    assert len(set(naive)) == len(naive) and all(naive)   # distinct, non-empty: a real comparison
+    assert len({len(ids) for ids in encode(tokenizer, chats)}) > 6      # real padding
+    assert len(set(naive)) == len(naive) and all(naive)                # distinct, non-empty: a real comparison
     assert batched == naive
+    assert model.config._attn_implementation == "sdpa"                 # restored after generation
+    # transformers' own generate on the same batches (the reference path) agrees too
+    assert hf_engine.generate(model, tokenizer, chats, batch_size=4, max_new_tokens=16, use_hf_generate=True) == naive
+
+
+def test_batched_hf_equals_one_at_a_time_with_lora_and_early_stops(tiny_model: Path) -> None:
+    """A LoRA-wrapped model (what the executor evaluates), a shared prompt head, rows that stop early."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+
+    model, tokenizer = diverse_tiny_model(tiny_model)
+    model = get_peft_model(model, LoraConfig(r=4, target_modules="all-linear", init_lora_weights=False))
+    chats = [[{"role": "user", "content": "Solve this word problem carefully.\n" + c[0]["content"]}]
+             for c in varied_chats(10)]
+    encoded = encode(tokenizer, chats)
+    assert hf_engine.shared_prefix_len(encoded) >= hf_engine.MIN_SHARED_PREFIX
+    # a second stop token that row 0 emits at its third step: some rows now end early, others run on
+    with torch.inference_mode():
+        first = model.generate(input_ids=torch.tensor([encoded[0]]), max_new_tokens=3, do_sample=False)
+    model.generation_config.eos_token_id = [tokenizer.eos_token_id, int(first[0, -1])]
+    naive = naive_generate(model, tokenizer, chats, max_new_tokens=12)
+    lengths = {len(tokenizer(t)["input_ids"]) for t in naive}
+    assert min(lengths) <= 4 and max(lengths) > 8
+    assert HFEngine(model, tokenizer, batch_size=4).generate(chats, max_new_tokens=12) == naive
 
 
 def test_openai_engine_keeps_input_order_and_is_greedy() -> None:

@@ -28,9 +28,12 @@ class Engine(Protocol):
 
 
 class HFEngine:
-    """transformers `generate`, batched with left padding (see `hf_engine.generate`)."""
+    """transformers, batched greedy decoding with a shared-prefix cache (see `hf_engine.generate`).
 
-    def __init__(self, model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, batch_size: int = 16) -> None:
+    On CPU, larger batches pay: 64 ran 1.4x faster than 16 on SmolLM2-135M (bench/eval_throughput.py).
+    """
+
+    def __init__(self, model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, batch_size: int = 64) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         self.model, self.tokenizer, self.batch_size = model, tokenizer, batch_size
@@ -141,9 +144,11 @@ class VLLMEngine:
             raise FileNotFoundError(f"{adapter_path} is not a PEFT adapter folder (no adapter_config.json)")
         from vllm.lora.request import LoRARequest
 
-        # A fresh id each time: vLLM caches adapters by id, and a path may be rewritten between calls.
+        # A fresh name and id each time: vLLM caches adapters by them, and a path may be rewritten
+        # between calls. Keywords, since vLLM versions order these fields differently.
         self._lora_ids += 1
-        self.lora_request = LoRARequest(f"adapter-{self._lora_ids}", self._lora_ids, str(adapter_path))
+        self.lora_request = LoRARequest(lora_name=f"adapter-{self._lora_ids}", lora_int_id=self._lora_ids,
+                                        lora_path=str(adapter_path))
 
     def prompts(self, chats: Sequence[Chat]) -> list[dict[str, list[int]]]:
         """vLLM token prompts for `chats` (the same ids `HFEngine` feeds transformers)."""
