@@ -30,7 +30,6 @@ class Tree:
         self._children: dict[str, list[str]] = {}
         # Indices kept up to date on every change, so a policy step does not scan the tree.
         self._unfinished_below: dict[str, int] = {}
-        self._succeeded: dict[str, None] = {}      # insertion-ordered set
         self._gains: list[tuple[float, str]] = []  # (score - parent score, id), finish order
         self._failed: list[str] = []               # finish order
         self._row: dict[str, int] = {}
@@ -60,24 +59,9 @@ class Tree:
     def n_children(self, node_id: str) -> int:
         return len(self._children.get(node_id, ()))
 
-    def in_flight_children(self, node_id: str) -> int:
-        """Children not finished yet (queued or running)."""
-        return sum(not self._nodes[c].done for c in self._children.get(node_id, ()))
-
-    def nodes_by_id(self) -> dict[str, Node]:
-        """The live id -> node map (read only; for hot loops)."""
-        return self._nodes
-
-    def unfinished_counts(self) -> dict[str, int]:
-        """The live id -> unfinished-descendant-count map (read only; for hot loops)."""
-        return self._unfinished_below
-
     def unfinished_below(self, node_id: str) -> int:
         """Descendants of `node_id` that are queued or running."""
         return self._unfinished_below.get(node_id, 0)
-
-    def succeeded_ids(self) -> list[str]:
-        return list(self._succeeded)
 
     def gains(self) -> list[tuple[float, str]]:
         """(dev score - parent's dev score, node id) of every succeeded non-root node."""
@@ -170,7 +154,6 @@ class Tree:
         if was_unfinished:
             self._shift_unfinished(node, -1)
         if node.status is NodeStatus.SUCCEEDED:
-            self._succeeded[node.id] = None
             parent = self._nodes[node.parent_id] if node.parent_id else None
             if parent is not None and parent.score is not None and node.score is not None:
                 self._gains.append((node.score - parent.score, node.id))
