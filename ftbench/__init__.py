@@ -3,18 +3,41 @@ from __future__ import annotations
 
 import hashlib
 import importlib
+import importlib.util
 from typing import Any
 
-from ftbench.base import Example, Split, Task, HeldOutSplitError
+from ftbench.base import Example, HeldOutSplitError, SourceUnavailable, Split, Task
 
-# name -> "module:Class"; modules import only when their task is asked for.
+# name -> "module:Class"; modules import only when their task is asked for (RDKit and the
+# ROUGE scorer load with the task that needs them).
 _REGISTRY: dict[str, str] = {
     "math": "ftbench.math.task:MathTask",
+    "aci_bench": "ftbench.aci_bench.task:AciBenchTask",
+    "tomg_bench": "ftbench.tomg_bench.task:TomgBenchTask",
+    "omebench": "ftbench.omebench.task:OMeBenchTask",
+    "hoc": "ftbench.hoc.task:HocTask",
+    "sst2": "ftbench.sst2.task:Sst2Task",
+    "cs_bench": "ftbench.cs_bench.task:CsBenchTask",
+    "openfindata": "ftbench.openfindata.task:OpenFinDataTask",
+    "econlogicqa": "ftbench.econlogicqa.task:EconLogicQaTask",
+    "gta": "ftbench.gta.task:GtaTask",
+    "lawbench": "ftbench.lawbench.task:LawBenchTask",
+    "custom": "ftbench.custom.task:CustomTask",
+}
+
+# TREX's best score per task in the paper (Researcher: Gemini 3 Pro), on the task's 0-100 scale.
+PAPER_TREX_SCORES: dict[str, float] = {
+    "aci_bench": 50.2, "tomg_bench": 68.1, "omebench": 48.4, "hoc": 89.7, "sst2": 97.2, "cs_bench": 58.1,
+    "openfindata": 69.9, "econlogicqa": 45.4, "gta": 65.2, "lawbench": 42.1,
 }
 
 
-def list_tasks() -> list[str]:
-    return sorted(_REGISTRY)
+def list_tasks(available_only: bool = True) -> list[str]:
+    """Registered task names; with `available_only`, those whose module is present."""
+    names = sorted(_REGISTRY)
+    if not available_only:
+        return names
+    return [n for n in names if importlib.util.find_spec(_REGISTRY[n].split(":")[0].rsplit(".", 1)[0]) is not None]
 
 
 def get_task(name: str, **options: Any) -> Task:
@@ -51,4 +74,4 @@ def heldout_ngrams(task: Task, n: int) -> frozenset[int]:
     return frozenset(grams)
 
 
-__all__ = ["Example", "Split", "Task", "HeldOutSplitError", "get_task", "list_tasks", "load_for_training", "heldout_ngrams", "word_ngrams"]
+__all__ = ["Example", "Split", "Task", "HeldOutSplitError", "SourceUnavailable", "get_task", "list_tasks", "load_for_training", "heldout_ngrams", "word_ngrams"]

@@ -26,16 +26,27 @@ class Example:
 
 @runtime_checkable
 class Task(Protocol):
+    """One benchmark task. `score` is per sample (for diagnosis and rewards); `aggregate` is
+    the task's official corpus-level metric, which need not be a mean of per-sample scores
+    (macro-F1, ROUGE, LawBench's hybrid score)."""
+
     name: str
-    version: str
+    version: str                       # recorded with every score
     metric: str
-    description: str
-    kinds: tuple[str, ...]
+    description: str                   # exactly what the Researcher is told
+    catalog: str                       # known data sources, for offline research
+    kinds: tuple[str, ...]             # sub-kinds of examples ('' kind allowed); () when none
+    source_url: str                    # where the real data comes from
+    license: str                       # the real data's license
 
     def load(self, split: Split) -> list[Example]: ...
 
     def messages(self, question: str) -> list[dict[str, str]]:
         """Chat messages that pose `question` to the model."""
+        ...
+
+    def target(self, example: Example, reasoning: bool = False) -> str:
+        """The completion the model is trained to produce (with a worked solution if `reasoning`)."""
         ...
 
     def extract(self, completion: str) -> str:
@@ -44,7 +55,13 @@ class Task(Protocol):
 
     def score(self, prediction: str, example: Example) -> float: ...
 
-    def aggregate(self, scores: list[float]) -> float: ...
+    def aggregate(self, predictions: list[str], examples: list[Example]) -> float:
+        """The official metric over a whole split, in [0, 1]; 0.0 for an empty split."""
+        ...
+
+
+class SourceUnavailable(RuntimeError):
+    """The task's real data cannot be reached (offline, missing files); the message says how to get it."""
 
 
 class HeldOutSplitError(PermissionError):

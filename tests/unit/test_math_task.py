@@ -45,8 +45,9 @@ def test_score_and_aggregate() -> None:
     ex = generate(Split.DEV, 2)
     assert task.score(ex[0].answer, ex[0]) == 1.0
     assert task.score(str(int(ex[0].answer) + 1), ex[0]) == 0.0
-    assert task.aggregate([1.0, 0.0, 1.0, 1.0]) == 0.75
-    assert task.aggregate([]) == 0.0
+    preds = [ex[0].answer, "0", ex[0].answer, ex[0].answer]
+    assert task.aggregate(preds, [ex[0], ex[1], ex[0], ex[0]]) == 0.75
+    assert task.aggregate([], []) == 0.0
 
 
 def test_training_loader_refuses_dev_and_test() -> None:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from datasets import Dataset, load_from_disk
 
-from ftbench.base import Task
+from ftbench.base import Example, Task
 from trex.data.ops import (Context, RecipeError, apply_decontaminate, apply_dedup, apply_filter, load_source, mix,
                            select_kinds)
 from trex.tree.records import AnswerFormat, DataRecipe, DecontaminateOp, DedupOp, FilterOp, SourceKind
@@ -33,10 +33,11 @@ class BuiltData:
     counts: dict[str, int] = field(default_factory=dict)   # rows after each step
 
 
-def completion_text(solution: str, answer: str, answer_format: AnswerFormat) -> str:
-    if answer_format is AnswerFormat.REASONING and solution:
-        return solution
-    return f"The answer is {answer}."
+def completion_text(task: Task, row: dict[str, str], answer_format: AnswerFormat) -> str:
+    """The training completion for a row: the task's own target, worked solution first if asked."""
+    example = Example(id="", question=row["question"], answer=row["answer"], solution=row["solution"],
+                      kind=row["kind"])
+    return task.target(example, reasoning=answer_format is AnswerFormat.REASONING)
 
 
 def recipe_key(task: Task, recipe: DataRecipe, seed: int) -> str:
@@ -85,7 +86,7 @@ def _build(task: Task, recipe: DataRecipe, seed: int) -> tuple[Dataset, dict[str
     fmt = recipe.answer_format
     ds = ds.map(lambda r: {"prompt": task.messages(r["question"]),
                            "completion": [{"role": "assistant",
-                                           "content": completion_text(r["solution"], r["answer"], fmt)}],
+                                           "content": completion_text(task, r, fmt)}],
                            "answer": r["answer"]},
                 remove_columns=[c for c in ds.column_names if c != "answer"])
     return ds, counts

@@ -144,19 +144,21 @@ class Executor:
         completions = generate(model, tokenizer, [self.task.messages(e.question) for e in examples],
                                batch_size=s.eval_batch_size, max_new_tokens=s.max_new_tokens)
         rows, by_kind = [], defaultdict(list)
+        predictions = []
         for example, completion in zip(examples, completions, strict=True):
             prediction = self.task.extract(completion)
-            score = self.task.score(prediction, example)
-            by_kind[example.kind].append(score)
+            predictions.append(prediction)
+            by_kind[example.kind].append((prediction, example))
             rows.append({"id": example.id, "kind": example.kind, "question": example.question,
                          "gold": example.answer, "completion": completion, "prediction": prediction,
-                         "score": score})
+                         "score": self.task.score(prediction, example)})
         predictions_path = node_dir / f"predictions{'' if job.split is Split.DEV else '-' + job.split}.jsonl"
         predictions_path.write_text("".join(json.dumps(r) + "\n" for r in rows))
-        score = self.task.aggregate([r["score"] for r in rows])
+        score = self.task.aggregate(predictions, examples)
         phases["eval_s"] = time.monotonic() - t
         metrics[f"{job.split}_{self.task.metric}"] = score
-        metrics.update({f"{job.split}_{self.task.metric}/{k}": self.task.aggregate(v) for k, v in by_kind.items()})
+        metrics.update({f"{job.split}_{self.task.metric}/{k}": self.task.aggregate([p for p, _ in v], [e for _, e in v])
+                        for k, v in by_kind.items() if k})
         metrics["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         if on_gpu:
             metrics["peak_gpu_mb"] = torch.cuda.max_memory_allocated() / 2**20

@@ -1,0 +1,107 @@
+"""Where a task's rows come from: the real source (Hub or published files) or its hand-written fixture.
+
+Every real task takes `source="hub"` (default: the real data, from the Hugging Face Hub or the
+benchmark's files under `data_dir`) or `source="fixture"` (the small hand-written sample in
+the source's exact format that ships in the task's `fixture/` folder, for tests and offline
+smoke runs). Splits a source lacks are carved from another split with a fixed seed.
+"""
+from __future__ import annotations
+
+import json
+import os
+import random
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+from ftbench.base import SourceUnavailable
+
+SOURCES = ("hub", "fixture")
+T = TypeVar("T")
+
+
+def check_source(task: str, source: str) -> None:
+    if source not in SOURCES:
+        raise ValueError(f"{task}: source={source!r} is not one of {SOURCES}")
+
+
+def data_root() -> Path:
+    """Where downloaded benchmark files live: $FTBENCH_DATA, else ~/.cache/ftbench."""
+    return Path(os.environ.get("FTBENCH_DATA", Path.home() / ".cache" / "ftbench")).expanduser()
+
+
+def fixture_path(module_file: str, name: str) -> Path:
+    """A file in the `fixture/` folder beside the task module."""
+    path = Path(module_file).with_name("fixture") / name
+    if not path.is_file():
+        raise FileNotFoundError(f"fixture {path} is missing")
+    return path
+
+
+def read_rows(path: Path) -> list[dict[str, Any]]:
+    """Rows of a .jsonl, .json (a list, or {"data": [...]}), .csv or .tsv file."""
+    text = path.read_text(encoding="utf-8")
+    if path.suffix == ".jsonl":
+        return [json.loads(line) for line in text.splitlines() if line.strip()]
+    if path.suffix == ".json":
+        data = json.loads(text)
+        return data["data"] if isinstance(data, dict) and "data" in data else data
+    if path.suffix in (".csv", ".tsv"):
+        import csv
+        import io
+
+        return list(csv.DictReader(io.StringIO(text), delimiter="\t" if path.suffix == ".tsv" else ","))
+    raise ValueError(f"cannot read {path}: expected .jsonl, .json, .csv or .tsv")
+
+
+def hub_rows(task: str, repo_id: str, split: str, config: str | None = None,
+             revision: str | None = None) -> list[dict[str, Any]]:
+    """Rows of one split of a Hub dataset; fails fast with a clear message when offline."""
+    hint = f"run with network once, or use {task} with source=fixture for the bundled sample"
+    if os.environ.get("HF_HUB_OFFLINE") == "1" or os.environ.get("HF_DATASETS_OFFLINE") == "1":
+        cached = _try_cached(repo_id, split, config, revision)
+        if cached is not None:
+            return cached
+        raise SourceUnavailable(f"{task}: needs {repo_id!r} ({split}) from the Hugging Face Hub, but "
+                                f"HF_HUB_OFFLINE=1 and it is not cached; {hint}")
+    from datasets import load_dataset
+
+    try:
+        return load_dataset(repo_id, config, split=split, revision=revision).to_list()
+    except Exception as err:   # noqa: BLE001 - any download failure means the source is unavailable
+        raise SourceUnavailable(f"{task}: could not load {repo_id!r} ({split}) from the Hub: "
+                                f"{type(err).__name__}: {err}; {hint}") from None
+
+
+def _try_cached(repo_id: str, split: str, config: str | None, revision: str | None) -> list[dict[str, Any]] | None:
+    from datasets import load_dataset
+
+    try:
+        return load_dataset(repo_id, config, split=split, revision=revision).to_list()
+    except Exception:   # noqa: BLE001 - not in the local cache
+        return None
+
+
+def local_file(task: str, relative: str, url: str) -> Path:
+    """A published benchmark file expected under data_root()/<task>/; clear error if absent."""
+    path = data_root() / task / relative
+    if not path.is_file():
+        raise SourceUnavailable(f"{task}: {path} not found; download it from {url} into {path.parent} "
+                                f"(or set FTBENCH_DATA), or use source=fixture for the bundled sample")
+    return path
+
+
+def carve(items: Sequence[T], held_fraction: float, seed: int) -> tuple[list[T], list[T]]:
+    """Split `items` into (kept, held) with a fixed seed; held gets round(len * fraction), at least 1."""
+    if not 0 < held_fraction < 1:
+        raise ValueError(f"held_fraction must be in (0, 1), got {held_fraction}")
+    order = list(range(len(items)))
+    random.Random(seed).shuffle(order)
+    n_held = max(1, round(len(items) * held_fraction)) if len(items) > 1 else 0
+    held = set(order[:n_held])
+    return ([x for i, x in enumerate(items) if i not in held], [x for i, x in enumerate(items) if i in held])
+
+
+def read_text(module_file: str, name: str) -> str:
+    """A text file beside the task module (description.md, catalog.md)."""
+    return Path(module_file).with_name(name).read_text(encoding="utf-8")
