@@ -1,0 +1,1 @@
+"""SST-2: binary sentiment of movie-review sentences (GLUE)."""
