@@ -17,7 +17,7 @@ class ConfigError(ValueError):
 @dataclass(frozen=True)
 class TaskConfig:
     name: str
-    options: dict[str, int] = field(default_factory=dict)   # e.g. {"dev_size": 100}
+    options: dict[str, Any] = field(default_factory=dict)   # passed to the task, e.g. {"dev_size": 100}
     reference_score: float | None = None                     # for reward normalization
 
 
@@ -64,7 +64,11 @@ class ModelConfig:
 @dataclass(frozen=True)
 class ExecutorConfig:
     cpus_per_executor: int = 1
-    eval_batch_size: int = 16
+    engine: str = "hf"                 # hf: batched transformers | vllm: offline vLLM + LoRA | openai: a server
+    engine_base_url: str | None = None # openai engine: e.g. http://host:8000/v1 (vLLM serve --enable-lora)
+    engine_model: str | None = None    # openai engine: the served base model's name
+    vllm_gpu_memory_utilization: float = 0.5   # vllm engine: share of the GPU it may take (trainer needs the rest)
+    eval_batch_size: int = 64          # hf engine; 64 ran 4.9x faster than one-at-a-time on CPU
     max_new_tokens: int = 48
     bf16: bool = True                  # bf16 autocast for CPU training where supported
     logging_steps: int = 5
@@ -112,6 +116,7 @@ CHOICES = {
     "tracker.mode": ("auto", "offline", "online"),
     "cluster.kind": ("local", "ray"),
     "executor.backend": ("inprocess", "ray_train"),
+    "executor.engine": ("hf", "vllm", "openai"),
 }
 POSITIVE = ("search.max_nodes", "search.max_minutes", "search.children_per_expansion",
             "search.max_children", "search.max_concurrent", "search.max_failed_expansions", "search.memory_tokens", "executor.cpus_per_executor",
@@ -197,6 +202,12 @@ def validate(cfg: RunConfig, available_tasks: list[str]) -> RunConfig:
         if cfg.llm.api_key_env and cfg.llm.api_key_env not in os.environ and "localhost" not in cfg.llm.base_url \
                 and "127.0.0.1" not in cfg.llm.base_url:
             raise ConfigError(f"llm.api_key_env={cfg.llm.api_key_env!r}: that environment variable is not set")
+    if cfg.executor.engine == "openai" and not (cfg.executor.engine_base_url and cfg.executor.engine_model):
+        raise ConfigError("executor.engine=openai needs executor.engine_base_url (e.g. http://localhost:8000/v1) "
+                          "and executor.engine_model (the served base model's name)")
+    if not 0.0 < cfg.executor.vllm_gpu_memory_utilization <= 1.0:
+        raise ConfigError(f"executor.vllm_gpu_memory_utilization={cfg.executor.vllm_gpu_memory_utilization!r} "
+                          "must lie in (0, 1]")
     if cfg.llm.gguf is not None and not os.path.isfile(cfg.llm.gguf):
         raise ConfigError(f"llm.gguf={cfg.llm.gguf!r} is not a file; give a GGUF path or null for the built-in model")
     return cfg

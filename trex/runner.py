@@ -87,9 +87,25 @@ def make_tracker(cfg: RunConfig, run_dir: Path) -> Tracker:
     return NoTracker()
 
 
+def check_ready(cfg: RunConfig, task: ftbench.Task) -> None:
+    """Fail before anything is written when the task's data or the evaluation engine is missing."""
+    try:
+        task.load(ftbench.Split.DEV)
+    except ftbench.SourceUnavailable as err:
+        raise ConfigError(str(err)) from None
+    if cfg.executor.engine == "vllm":
+        from trex.eval.engines import require_vllm
+
+        try:
+            require_vllm()
+        except RuntimeError as err:
+            raise ConfigError(f"executor.engine=vllm: {err}") from None
+
+
 def run_search(cfg: RunConfig) -> Outcome:
     """Run one whole search and write its folder; returns the outcome."""
     task = ftbench.get_task(cfg.task.name, **cfg.task.options)
+    check_ready(cfg, task)
     run_dir, tree = open_run(cfg)
     write_json(run_dir / "config.json", asdict(cfg))
     log.info("run folder: %s", run_dir)
@@ -104,6 +120,9 @@ def run_search(cfg: RunConfig) -> Outcome:
         researcher = Researcher(client, card, cfg.search.children_per_expansion, run_dir / "llm-calls.jsonl",
                                 memory_tokens=cfg.search.memory_tokens)
         settings = ExecutorSettings(task=task.name, model_path=model_path, task_options=dict(cfg.task.options),
+                                    engine=cfg.executor.engine, engine_base_url=cfg.executor.engine_base_url,
+                                    engine_model=cfg.executor.engine_model,
+                                    vllm_gpu_memory_utilization=cfg.executor.vllm_gpu_memory_utilization,
                                     eval_batch_size=cfg.executor.eval_batch_size,
                                     max_new_tokens=cfg.executor.max_new_tokens, bf16=cfg.executor.bf16,
                                     logging_steps=cfg.executor.logging_steps,

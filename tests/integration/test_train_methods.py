@@ -65,3 +65,25 @@ def test_task_reward_scores_completions_with_the_task_scorer() -> None:
     completions = [[{"role": "assistant", "content": "so the answer is 42."}],
                    [{"role": "assistant", "content": "The answer is 41."}]]
     assert reward(prompts=[None, None], completions=completions, answer=["42", "42"]) == [1.0, 0.0]
+
+
+def test_openai_engine_evaluates_the_trained_adapter_by_name(tiny_model: Path, tmp_path: Path) -> None:
+    """engine=openai: the executor trains here, loads the adapter into the server (vLLM's runtime
+    LoRA route) and asks for it by name; the root is evaluated as the base model."""
+    from trex.llm.scripted import ScriptedEndpoint
+
+    with ScriptedEndpoint(lambda body: "The answer is 7.", model="base") as server:
+        executor = Executor(ExecutorSettings(task="math", model_path=str(tiny_model), max_new_tokens=8,
+                                             engine="openai", engine_base_url=server.base_url, engine_model="base",
+                                             task_options={"train_size": 64, "dev_size": 8, "test_size": 8}))
+        root = executor.run(Job(node_id="n0000", spec=spec(TrainMethod.SFT), node_dir=str(tmp_path / "r"),
+                                seed=0, train=False))
+        child = executor.run(Job(node_id="n0001", spec=spec(TrainMethod.SFT), node_dir=str(tmp_path / "c"), seed=0))
+    assert root.status is NodeStatus.SUCCEEDED and child.status is NodeStatus.SUCCEEDED, child.error
+    loads = [r for r in server.requests if "lora_path" in r]
+    chats = [r for r in server.requests if "messages" in r]
+    assert len(loads) == 1 and loads[0]["lora_path"] == str((tmp_path / "c" / "adapter").resolve())
+    assert [r["model"] for r in chats] == ["base"] * 8 + [loads[0]["lora_name"]] * 8
+    rows = [json.loads(line) for line in Path(child.predictions_path).read_text().splitlines()]
+    assert {r["prediction"] for r in rows} == {"7"}
+    assert child.score == sum(r["gold"] == "7" for r in rows) / 8

@@ -72,8 +72,35 @@ class OpenAIEngine:
 
         if concurrency < 1:
             raise ValueError(f"concurrency must be >= 1, got {concurrency}")
-        self.base_url, self.model, self.concurrency = base_url, model, concurrency
+        self.base_url, self.model, self.base_model, self.concurrency = base_url, model, model, concurrency
+        self.api_key, self.timeout_s = api_key, timeout_s
         self.client = OpenAI(base_url=base_url, api_key=api_key, timeout=timeout_s, max_retries=max_retries)
+
+    def set_adapter(self, adapter_path: str | Path | None) -> None:
+        """Evaluate a PEFT adapter: load it into the server (vLLM's runtime LoRA API) and ask for it
+        by name from now on; None goes back to the base model. The adapter folder must be readable
+        by the server (a shared filesystem on a cluster)."""
+        if adapter_path is None:
+            self.model = self.base_model
+            return
+        import hashlib
+
+        import httpx
+
+        name = "trex-" + hashlib.sha256(str(Path(adapter_path).resolve()).encode()).hexdigest()[:12]
+        try:
+            reply = httpx.post(f"{self.base_url.rstrip('/')}/load_lora_adapter", timeout=self.timeout_s,
+                               json={"lora_name": name, "lora_path": str(Path(adapter_path).resolve())},
+                               headers={"Authorization": f"Bearer {self.api_key}"})
+        except httpx.HTTPError as err:
+            raise RuntimeError(f"evaluation endpoint {self.base_url} is unreachable ({type(err).__name__}: {err})") from err
+        if reply.status_code == 404:
+            raise RuntimeError(f"evaluation endpoint {self.base_url} cannot load LoRA adapters at run time: start "
+                               "vLLM with --enable-lora and VLLM_ALLOW_RUNTIME_LORA_UPDATING=True")
+        if reply.status_code >= 400 and "already been loaded" not in reply.text:
+            raise RuntimeError(f"evaluation endpoint {self.base_url} refused adapter {adapter_path} "
+                               f"(HTTP {reply.status_code}): {reply.text[:300]}")
+        self.model = name
 
     def _complete(self, chat: Chat, max_new_tokens: int) -> str:
         import openai

@@ -28,7 +28,11 @@ class ExecutorSettings:
     task: str
     model_path: str
     task_options: dict[str, int] = field(default_factory=dict)
-    eval_batch_size: int = 16
+    engine: str = "hf"                  # hf | vllm | openai (see trex/eval/engines.py)
+    engine_base_url: str | None = None
+    engine_model: str | None = None
+    vllm_gpu_memory_utilization: float = 0.5
+    eval_batch_size: int = 64
     max_new_tokens: int = 48
     bf16: bool = True
     logging_steps: int = 5
@@ -80,6 +84,7 @@ class Executor:
         transformers.utils.logging.disable_progress_bar()
         self.settings = settings
         self.task = get_task(settings.task, **settings.task_options)
+        self._engine = None   # a vllm/openai engine, built on first use and kept across jobs
 
     def run(self, job: Job) -> RunResult:
         node_dir = Path(job.node_dir)
@@ -101,16 +106,18 @@ class Executor:
 
         from trex.data.recipe import build_sft_dataset
         from trex.model.resolve import cache_dir
-        from trex.eval.hf_engine import generate
         from trex.train.dispatch import train_node
         from trex.train.sft import TrainSetup
 
         s = self.settings
         on_gpu = torch.cuda.is_available()
         tokenizer = AutoTokenizer.from_pretrained(s.model_path)
-        model = AutoModelForCausalLM.from_pretrained(s.model_path, dtype=torch.bfloat16 if on_gpu else torch.float32)
+        model = None
+        if job.train or s.engine == "hf":
+            model = AutoModelForCausalLM.from_pretrained(s.model_path, dtype=torch.bfloat16 if on_gpu else torch.float32)
+            if on_gpu:
+                model = model.to("cuda")
         if on_gpu:
-            model = model.to("cuda")
             torch.cuda.reset_peak_memory_stats()
         metrics: dict[str, float] = {}
         adapter_path, samples, tokens = job.adapter, 0, 0
@@ -135,14 +142,18 @@ class Executor:
             phases["train_s"] = time.monotonic() - t
             adapter_path, tokens = str(node_dir / "adapter"), stats.tokens
             metrics.update(train_loss=stats.train_loss, train_steps=float(stats.steps))
-        elif job.adapter:
+        elif job.adapter and model is not None:
             from peft import PeftModel
 
             model = PeftModel.from_pretrained(model, job.adapter)
+        if s.engine != "hf" and model is not None:
+            model = None          # the trained adapter is on disk; free the device for the engine
+            if on_gpu:
+                torch.cuda.empty_cache()
         t = time.monotonic()
         examples = self.task.load(job.split)
-        completions = generate(model, tokenizer, [self.task.messages(e.question) for e in examples],
-                               batch_size=s.eval_batch_size, max_new_tokens=s.max_new_tokens)
+        chats = [self.task.messages(e.question) for e in examples]
+        completions = self._engine_for(model, tokenizer, adapter_path).generate(chats, s.max_new_tokens)
         rows, by_kind = [], defaultdict(list)
         predictions = []
         for example, completion in zip(examples, completions, strict=True):
@@ -166,6 +177,23 @@ class Executor:
                     eval_samples=len(rows), **phases)
         return RunResult(status=NodeStatus.SUCCEEDED, score=score, metrics=metrics, cost=cost,
                          adapter_path=adapter_path, predictions_path=str(predictions_path))
+
+    def _engine_for(self, model, tokenizer, adapter_path: str | None):  # type: ignore[no-untyped-def]
+        """The evaluation engine of `settings.engine`, pointed at `adapter_path` (None: the base model)."""
+        from trex.eval.engines import HFEngine, OpenAIEngine, VLLMEngine
+
+        s = self.settings
+        if s.engine == "hf":
+            return HFEngine(model, tokenizer, batch_size=s.eval_batch_size)
+        if self._engine is None:
+            if s.engine == "vllm":
+                self._engine = VLLMEngine(s.model_path, gpu_memory_utilization=s.vllm_gpu_memory_utilization)
+            elif s.engine == "openai":
+                self._engine = OpenAIEngine(str(s.engine_base_url), str(s.engine_model))
+            else:
+                raise ValueError(f"executor.engine={s.engine!r} is not one of hf, vllm, openai")
+        self._engine.set_adapter(adapter_path)
+        return self._engine
 
     def _train_on_ray(self, job: Job, model, dataset, node_dir: Path):  # type: ignore[no-untyped-def]
         """Train on Ray Train workers, then load their adapter here for evaluation."""
