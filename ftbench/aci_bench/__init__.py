@@ -1,0 +1,1 @@
+"""ACI-Bench: doctor-patient dialogue to clinical visit note."""
