@@ -1,0 +1,1 @@
+"""EconLogicQA: ordering four economic events into their logical sequence."""
