@@ -1,0 +1,1 @@
+"""HoC: Hallmarks of Cancer multi-label classification of PubMed abstracts."""
