@@ -1,0 +1,1 @@
+"""GTA: step-by-step tool-call prediction (General Tool Agents benchmark)."""
