@@ -1,0 +1,1 @@
+"""OpenFinData: Chinese financial-scenario questions (East Money / OpenCompass)."""
