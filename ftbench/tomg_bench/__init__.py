@@ -1,0 +1,1 @@
+"""TOMG-Bench (S²-Bench): text-based open molecule generation."""
