@@ -1,0 +1,1 @@
+"""CS-Bench: computer-science knowledge and reasoning questions (English set)."""
