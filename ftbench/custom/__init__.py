@@ -1,0 +1,1 @@
+"""`custom`: a user's own task, read from files (no code)."""
