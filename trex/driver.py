@@ -162,6 +162,7 @@ class Driver:
         base = self.tree.root.score if node_id != self.tree.root.id else None
         reward = normalize_reward(result.score, 0.0, 1.0, base=base, reference=self.reference,
                                   failed=self.search.failed_reward)
+        self.tree.add_usage(result.llm_usage)      # data operators' LLM calls count toward the budget
         node = self.tree.record(node_id, result, reward, time.time())
         self._save()
         log.info("%s %s: dev %s=%s (%.0fs)", node_id, result.status.value, self.metric,

@@ -14,6 +14,7 @@ import ftbench
 from trex.agent.prompts import TaskCard
 from trex.agent.researcher import Researcher
 from trex.config import ConfigError, RunConfig
+from trex.data.llm_ops import DataLLM
 from trex.driver import Driver, Outcome
 from trex.execute.executor import ExecutorSettings
 from trex.execute.pool import ExecutorPool, slots_for
@@ -119,7 +120,11 @@ def run_search(cfg: RunConfig) -> Outcome:
                         max_train_samples=cfg.executor.max_train_samples)
         researcher = Researcher(client, card, cfg.search.children_per_expansion, run_dir / "llm-calls.jsonl",
                                 memory_tokens=cfg.search.memory_tokens)
+        data_llm = DataLLM(base_url=str(client.base_url), model=cfg.llm.model, mode=client.mode.value,
+                           api_key_env=cfg.llm.api_key_env if cfg.llm.backend == "openai" else "",
+                           temperature=cfg.llm.temperature, max_tokens=cfg.llm.max_tokens, timeout_s=cfg.llm.timeout_s)
         settings = ExecutorSettings(task=task.name, model_path=model_path, task_options=dict(cfg.task.options),
+                                    data_llm=data_llm,
                                     engine=cfg.executor.engine, engine_base_url=cfg.executor.engine_base_url,
                                     engine_model=cfg.executor.engine_model,
                                     vllm_gpu_memory_utilization=cfg.executor.vllm_gpu_memory_utilization,

@@ -18,7 +18,9 @@ from datasets import Dataset, load_from_disk
 from ftbench.base import Example, Task
 from trex.data.ops import (Context, RecipeError, apply_decontaminate, apply_dedup, apply_filter, load_source, mix,
                            select_kinds)
-from trex.tree.records import AnswerFormat, DataRecipe, DecontaminateOp, DedupOp, FilterOp, SourceKind
+from trex.data.llm_ops import DataLLM, Meter, llm_score, synthesize
+from trex.tree.records import (LLM_OPS, AnswerFormat, DataRecipe, DecontaminateOp, DedupOp, FilterOp, LLMScoreOp,
+                               LLMUsage, SourceKind, SynthesizeOp)
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +33,7 @@ class BuiltData:
     key: str
     cached: bool
     counts: dict[str, int] = field(default_factory=dict)   # rows after each step
+    llm_usage: LLMUsage = LLMUsage()                        # LLM operators' calls (none when cached)
 
 
 def completion_text(task: Task, row: dict[str, str], answer_format: AnswerFormat) -> str:
@@ -40,9 +43,10 @@ def completion_text(task: Task, row: dict[str, str], answer_format: AnswerFormat
     return task.target(example, reasoning=answer_format is AnswerFormat.REASONING)
 
 
-def recipe_key(task: Task, recipe: DataRecipe, seed: int) -> str:
-    """Content hash of everything that determines the built set."""
-    body = {"task": task.name, "version": task.version,
+def recipe_key(task: Task, recipe: DataRecipe, seed: int, llm: DataLLM | None = None) -> str:
+    """Content hash of everything that determines the built set (the LLM too, if an operator calls it)."""
+    uses_llm = any(op.op in LLM_OPS for op in recipe.ops)
+    body = {"llm": [llm.base_url, llm.model, llm.temperature] if uses_llm and llm else None,"task": task.name, "version": task.version,
             "sizes": {k: getattr(task, k) for k in ("train_size", "dev_size", "test_size") if hasattr(task, k)},
             "recipe": recipe.model_dump(mode="json"), "seed": seed,
             "files": [_file_stamp(s.name) for s in recipe.sources if s.kind is SourceKind.FILE]}
@@ -54,7 +58,8 @@ def _file_stamp(name: str) -> list[object]:
     return [str(path), path.stat().st_mtime_ns, path.stat().st_size] if path.is_file() else [str(path)]
 
 
-def _build(task: Task, recipe: DataRecipe, seed: int) -> tuple[Dataset, dict[str, int]]:
+def _build(task: Task, recipe: DataRecipe, seed: int, llm: DataLLM | None,
+           meter: Meter) -> tuple[Dataset, dict[str, int]]:
     ctx = Context(task=task, seed=seed)
     counts: dict[str, int] = {}
     parts = []
@@ -76,6 +81,11 @@ def _build(task: Task, recipe: DataRecipe, seed: int) -> tuple[Dataset, dict[str
             merged = apply_dedup(merged, op)
         elif isinstance(op, DecontaminateOp):
             merged = apply_decontaminate(merged, op, task)
+        elif isinstance(op, (SynthesizeOp, LLMScoreOp)):
+            if llm is None:
+                raise RecipeError(f"{op.op}: needs the agent LLM endpoint, and this executor was given none")
+            apply = synthesize if isinstance(op, SynthesizeOp) else llm_score
+            merged = apply(merged, op, llm.client(), task.description, seed + 1000 * (j + 1), meter)
         counts[f"{op.op}[{j}]"] = len(merged)
         parts = [(merged.filter(lambda r, p=p: r["_part"] == p).remove_columns("_part"), w)
                  for p, (_, w) in enumerate(parts)]
@@ -92,14 +102,16 @@ def _build(task: Task, recipe: DataRecipe, seed: int) -> tuple[Dataset, dict[str
     return ds, counts
 
 
-def build_sft_dataset(task: Task, recipe: DataRecipe, seed: int, cache_dir: Path | None = None) -> BuiltData:
+def build_sft_dataset(task: Task, recipe: DataRecipe, seed: int, cache_dir: Path | None = None,
+                      llm: DataLLM | None = None) -> BuiltData:
     """The prompt/completion chats of a recipe, from the cache when it was built before."""
-    key = recipe_key(task, recipe, seed)
+    key = recipe_key(task, recipe, seed, llm)
     target = cache_dir / key if cache_dir else None
     if target is not None and (target / "counts.json").is_file():
         return BuiltData(load_from_disk(str(target / "data")), key, True,
                          json.loads((target / "counts.json").read_text()))
-    ds, counts = _build(task, recipe, seed)
+    meter = Meter()
+    ds, counts = _build(task, recipe, seed, llm, meter)
     if target is not None:
         target.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{key}."))
@@ -110,4 +122,4 @@ def build_sft_dataset(task: Task, recipe: DataRecipe, seed: int, cache_dir: Path
         except OSError:       # another executor cached the same recipe first
             shutil.rmtree(tmp, ignore_errors=True)
     log.info("data %s: %s", key, counts)
-    return BuiltData(ds, key, False, counts)
+    return BuiltData(ds, key, False, counts, meter.usage)

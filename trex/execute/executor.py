@@ -18,7 +18,8 @@ from typing import Iterator
 
 from ftbench import get_task
 from ftbench.base import Split
-from trex.tree.records import Cost, ExperimentSpec, NodeStatus, RunResult
+from trex.data.llm_ops import DataLLM
+from trex.tree.records import Cost, ExperimentSpec, LLMUsage, NodeStatus, RunResult
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +29,7 @@ class ExecutorSettings:
     task: str
     model_path: str
     task_options: dict[str, int] = field(default_factory=dict)
+    data_llm: DataLLM | None = None     # the agent LLM, for the synthesize / llm_score data operators
     engine: str = "hf"                  # hf | vllm | openai (see trex/eval/engines.py)
     engine_base_url: str | None = None
     engine_model: str | None = None
@@ -121,10 +123,11 @@ class Executor:
             torch.cuda.reset_peak_memory_stats()
         metrics: dict[str, float] = {}
         adapter_path, samples, tokens = job.adapter, 0, 0
+        llm_usage = LLMUsage()
         if job.train:
             t = time.monotonic()
-            built = build_sft_dataset(self.task, job.spec.data, job.data_seed, cache_dir() / "datasets")
-            dataset = built.dataset
+            built = build_sft_dataset(self.task, job.spec.data, job.data_seed, cache_dir() / "datasets", s.data_llm)
+            dataset, llm_usage = built.dataset, built.llm_usage
             phases["data_s"] = time.monotonic() - t
             samples = len(dataset)
             (node_dir / "data.json").write_text(json.dumps({"key": built.key, "cached": built.cached,
@@ -175,7 +178,7 @@ class Executor:
             metrics["peak_gpu_mb"] = torch.cuda.max_memory_allocated() / 2**20
         cost = Cost(total_s=time.monotonic() - started, train_samples=samples, train_tokens=tokens,
                     eval_samples=len(rows), **phases)
-        return RunResult(status=NodeStatus.SUCCEEDED, score=score, metrics=metrics, cost=cost,
+        return RunResult(status=NodeStatus.SUCCEEDED, score=score, metrics=metrics, cost=cost, llm_usage=llm_usage,
                          adapter_path=adapter_path, predictions_path=str(predictions_path))
 
     def _engine_for(self, model, tokenizer, adapter_path: str | None):  # type: ignore[no-untyped-def]

@@ -50,7 +50,7 @@ class LLMClient:
     def __init__(self, base_url: str, model: str, api_key: str = "not-needed", *,
                  mode: StructuredMode = StructuredMode.JSON_SCHEMA, temperature: float = 0.7,
                  max_tokens: int = 1024, timeout_s: float = 120.0, max_retries: int = 2) -> None:
-        self.model = model
+        self.model, self.base_url = model, base_url
         self.mode = mode
         self.temperature = temperature
         self.max_tokens = max_tokens

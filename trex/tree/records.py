@@ -95,7 +95,27 @@ class DecontaminateOp(Frozen):
     ngram: int = Field(8, ge=3, le=32)
 
 
-Operator = Annotated[FilterOp | DedupOp | DecontaminateOp, Field(discriminator="op")]
+class SynthesizeOp(Frozen):
+    """Ask the agent LLM for `count` more examples: new ones in the style of a few drawn from the
+    data (mode=new), or paraphrases of drawn questions that keep their answers (mode=rewrite)."""
+
+    op: Literal["synthesize"] = "synthesize"
+    mode: Literal["new", "rewrite"] = "new"
+    count: int = Field(32, ge=1, le=2000)
+    focus: str = Field("", max_length=300, description="what the new examples should stress")
+
+
+class LLMScoreOp(Frozen):
+    """Have the agent LLM rate up to `max_examples` drawn examples 1-5 for correctness and
+    clarity; keep those rated at least `min_score` (the rest are dropped)."""
+
+    op: Literal["llm_score"] = "llm_score"
+    min_score: int = Field(3, ge=1, le=5)
+    max_examples: int = Field(256, ge=1, le=5000)
+
+
+Operator = Annotated[FilterOp | DedupOp | DecontaminateOp | SynthesizeOp | LLMScoreOp, Field(discriminator="op")]
+LLM_OPS = ("synthesize", "llm_score")
 
 
 class DataRecipe(Frozen):
@@ -185,16 +205,6 @@ class Cost(Frozen):
     eval_samples: int = 0
 
 
-class RunResult(Frozen):
-    status: NodeStatus
-    score: float | None = None
-    metrics: dict[str, float] = Field(default_factory=dict)
-    cost: Cost = Cost()
-    adapter_path: str | None = None
-    predictions_path: str | None = None
-    error: str | None = None
-
-
 class LLMUsage(Frozen):
     prompt_tokens: int = 0
     completion_tokens: int = 0
@@ -205,6 +215,17 @@ class LLMUsage(Frozen):
         return LLMUsage(prompt_tokens=self.prompt_tokens + other.prompt_tokens,
                         completion_tokens=self.completion_tokens + other.completion_tokens,
                         calls=self.calls + other.calls, seconds=self.seconds + other.seconds)
+
+
+class RunResult(Frozen):
+    status: NodeStatus
+    score: float | None = None
+    metrics: dict[str, float] = Field(default_factory=dict)
+    cost: Cost = Cost()
+    llm_usage: LLMUsage = LLMUsage()   # data operators' LLM calls
+    adapter_path: str | None = None
+    predictions_path: str | None = None
+    error: str | None = None
 
 
 class Node(Frozen):

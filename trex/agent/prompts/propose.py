@@ -66,6 +66,9 @@ def render_propose(card: TaskCard, memory: str, parent: Node, children: list[Nod
         f"kinds: a subset of {list(card.kinds)}, or [] for all. answer_format: direct or reasoning. "
         f"max_samples at most {card.max_train_samples}. "
         f"learning_rate one of {', '.join(f'{g:g}' for g in LEARNING_RATES)}; "
+        "data.ops run in order: filter, dedup, decontaminate, synthesize (the agent LLM writes `count` new "
+        "examples, or rewrites drawn ones; slow), llm_score (the LLM rates examples 1-5 and keeps those "
+        "rated at least min_score). "
         "epochs 1-3; init_from parent continues training the parent's adapter. method: sft (learn the "
         "completions), dpo (prefer the correct answer over a wrong one), grpo (reinforcement learning "
         "scored by the task's metric; slow).",

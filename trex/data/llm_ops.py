@@ -1,0 +1,146 @@
+"""Data operators that call the agent LLM: synthesize new or rewritten examples, and score examples.
+
+Every call goes through `LLMClient` with a JSON schema, so the same code runs on llama.cpp,
+vLLM or any OpenAI-compatible endpoint. Calls are bounded (at most two attempts per batch
+wanted) and their token usage is metered into the node's result, where the run's LLM budget
+counts it.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import random
+from dataclasses import dataclass, field
+from typing import Any
+
+from datasets import Dataset
+
+from trex.agent.prompts import render_rewrite, render_score, render_synthesize
+from trex.llm.client import LLMClient, StructuredMode
+from trex.tree.records import LLMScoreOp, LLMUsage, SynthesizeOp
+
+log = logging.getLogger(__name__)
+NEW_PER_CALL = 4      # small models keep a handful of examples coherent per reply
+REWRITE_PER_CALL = 4
+SCORE_PER_CALL = 8
+
+
+@dataclass(frozen=True)
+class DataLLM:
+    """Where the data operators reach the agent LLM (the executor gets this from the runner)."""
+
+    base_url: str
+    model: str
+    mode: str = StructuredMode.JSON_SCHEMA.value
+    api_key_env: str = ""            # read from the executor's environment; never stored
+    temperature: float = 0.7
+    max_tokens: int = 1024
+    timeout_s: float = 600.0
+
+    def client(self) -> LLMClient:
+        key = os.environ.get(self.api_key_env, "not-needed") if self.api_key_env else "not-needed"
+        return LLMClient(self.base_url, self.model, key, mode=StructuredMode(self.mode),
+                         temperature=self.temperature, max_tokens=self.max_tokens, timeout_s=self.timeout_s)
+
+
+@dataclass
+class Meter:
+    usage: LLMUsage = field(default_factory=LLMUsage)
+
+    def ask(self, client: LLMClient, messages: list[dict[str, str]], schema: dict[str, Any], seed: int) -> Any:
+        """The parsed JSON reply, or None when it is not JSON."""
+        reply = client.complete_json(messages, schema, name="data", seed=seed)
+        self.usage = self.usage + reply.usage
+        try:
+            return json.loads(reply.text, strict=False)
+        except json.JSONDecodeError:
+            return None
+
+
+def _strings(data: Any, key: str) -> list[Any]:
+    items = data.get(key) if isinstance(data, dict) else None
+    return items if isinstance(items, list) else []
+
+
+def _row(ds: Dataset, **values: Any) -> dict[str, Any]:
+    base: dict[str, Any] = {c: "" for c in ds.column_names}
+    if "_part" in base:
+        base["_part"] = 0
+    return {**base, **values}
+
+
+def synthesize(ds: Dataset, op: SynthesizeOp, client: LLMClient, description: str, seed: int,
+               meter: Meter) -> Dataset:
+    """`ds` plus up to `op.count` LLM-written rows (new, or rewrites that keep the answer)."""
+    if len(ds) == 0:
+        from trex.data.ops import RecipeError
+
+        raise RecipeError("synthesize: there are no examples left to imitate or rewrite")
+    rng = random.Random(seed)
+    seen = {" ".join(q.lower().split()) for q in ds["question"]}
+    added: list[dict[str, Any]] = []
+    per_call = NEW_PER_CALL if op.mode == "new" else REWRITE_PER_CALL
+    calls = 2 * math.ceil(op.count / per_call)
+    for attempt in range(calls):
+        if len(added) >= op.count:
+            break
+        drawn = [ds[i] for i in rng.sample(range(len(ds)), min(per_call, len(ds)))]
+        if op.mode == "new":
+            data = meter.ask(client, render_synthesize(description, drawn[:3], per_call, op.focus),
+                             NEW_SCHEMA, seed + attempt)
+            candidates = [(e.get("question"), e.get("answer"), e.get("solution", ""), "")
+                          for e in _strings(data, "examples") if isinstance(e, dict)]
+        else:
+            data = meter.ask(client, render_rewrite(description, drawn), REWRITE_SCHEMA, seed + attempt)
+            rewritten = _strings(data, "questions")
+            candidates = [(q, r["answer"], r["solution"], r["kind"]) for q, r in zip(rewritten, drawn)] \
+                if len(rewritten) == len(drawn) else []
+        for question, answer, solution, kind in candidates:
+            if not (isinstance(question, str) and isinstance(answer, (str, int, float))) or not str(answer).strip():
+                continue
+            key = " ".join(question.lower().split())
+            if not key or key in seen:
+                continue
+            seen.add(key)
+            added.append(_row(ds, question=question.strip(), answer=str(answer).strip(),
+                              solution=str(solution or "").strip(), kind=kind, source=f"llm:{op.mode}"))
+    added = added[: op.count]
+    log.info("synthesize(%s): %d of %d wanted rows, %d LLM calls", op.mode, len(added), op.count, meter.usage.calls)
+    if not added:
+        from trex.data.ops import RecipeError
+
+        raise RecipeError(f"synthesize: the LLM wrote no valid new example in {calls} calls (count={op.count})")
+    from datasets import concatenate_datasets
+
+    return concatenate_datasets([ds, Dataset.from_list(added, features=ds.features)])
+
+
+def llm_score(ds: Dataset, op: LLMScoreOp, client: LLMClient, description: str, seed: int,
+              meter: Meter) -> Dataset:
+    """At most `op.max_examples` drawn rows, those rated >= `op.min_score`; a batch whose ratings
+    cannot be read is kept unrated (logged), so a weak LLM never empties the data."""
+    chosen = sorted(random.Random(seed).sample(range(len(ds)), min(op.max_examples, len(ds))))
+    keep, unrated = [], 0
+    for start in range(0, len(chosen), SCORE_PER_CALL):
+        batch = chosen[start:start + SCORE_PER_CALL]
+        data = meter.ask(client, render_score(description, [ds[i] for i in batch]), SCORE_SCHEMA, seed + start)
+        scores = _strings(data, "scores")
+        if len(scores) != len(batch) or not all(isinstance(s, (int, float)) for s in scores):
+            unrated += len(batch)
+            keep += batch
+            continue
+        keep += [i for i, s in zip(batch, scores) if s >= op.min_score]
+    if unrated:
+        log.warning("llm_score: %d of %d rows could not be rated and were kept", unrated, len(chosen))
+    return ds.select(keep)
+
+
+NEW_SCHEMA = {"type": "object", "required": ["examples"], "properties": {"examples": {
+    "type": "array", "items": {"type": "object", "required": ["question", "answer", "solution"], "properties": {
+        "question": {"type": "string"}, "answer": {"type": "string"}, "solution": {"type": "string"}}}}}}
+REWRITE_SCHEMA = {"type": "object", "required": ["questions"],
+                  "properties": {"questions": {"type": "array", "items": {"type": "string"}}}}
+SCORE_SCHEMA = {"type": "object", "required": ["scores"],
+                "properties": {"scores": {"type": "array", "items": {"type": "integer", "minimum": 1, "maximum": 5}}}}
