@@ -1,0 +1,1 @@
+"""oMeBench: organic reaction mechanism prediction, scored with oMeS."""
