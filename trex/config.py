@@ -21,6 +21,54 @@ class TaskConfig:
     reference_score: float | None = None                     # for reward normalization
 
 
+TASK_KEYS = ("name", "options", "reference_score")
+FIXED_TASK_ATTRS = ("name", "version", "source_url", "license", "kinds")   # not options
+
+
+def task_data(task: Any) -> Any:
+    """The `task` mapping with every key but name/options/reference_score moved into `options`
+    (so `task.train=a.jsonl` sets the task's option `train`), and relative paths of existing
+    files made absolute (executors may run in another folder, and resumes from anywhere)."""
+    if not isinstance(task, dict) or not isinstance(task.get("options") or {}, dict):
+        return task
+    options = {**(task.get("options") or {}), **{k: v for k, v in task.items() if k not in TASK_KEYS}}
+    options = {k: os.path.abspath(v) if isinstance(v, str) and os.path.isfile(v) else v for k, v in options.items()}
+    return {**{k: v for k, v in task.items() if k in TASK_KEYS}, "options": options}
+
+
+def task_option_names(name: str) -> list[str]:
+    """The options task `name`'s class accepts (its constructor's keywords, less fixed attributes)."""
+    import importlib
+    import inspect
+
+    import ftbench
+
+    module, cls = ftbench._REGISTRY[name].split(":")   # noqa: SLF001 - the registry has no public class lookup
+    params = inspect.signature(getattr(importlib.import_module(module), cls)).parameters
+    return sorted(p for p in params if p not in FIXED_TASK_ATTRS)
+
+
+def check_task(task: TaskConfig) -> None:
+    """Build the task once, so a bad option fails here, naming it and what is accepted."""
+    import ftbench
+
+    fixed = sorted(set(task.options) & set(FIXED_TASK_ATTRS))
+    if fixed:
+        raise ConfigError(f"task.{fixed[0]} cannot be set: it is fixed by task {task.name!r}")
+    try:
+        accepted = task_option_names(task.name)
+    except ImportError as err:
+        raise ConfigError(f"task {task.name!r} cannot be imported: {err}") from None
+    unknown = sorted(set(task.options) - set(accepted))
+    if unknown:
+        raise ConfigError(f"unknown option(s) {', '.join('task.' + k for k in unknown)} for task {task.name!r}; "
+                          f"accepted: {', '.join(accepted) or 'none'}")
+    try:
+        ftbench.get_task(task.name, **task.options)
+    except (TypeError, ValueError, OSError, ftbench.SourceUnavailable) as err:
+        raise ConfigError(f"task {task.name!r}: {str(err).removeprefix(task.name + ': ')}") from None
+
+
 @dataclass(frozen=True)
 class SearchConfig:
     policy: str = "uct"                # uct | greedy | sequential | random
@@ -73,6 +121,7 @@ class ExecutorConfig:
     bf16: bool = True                  # bf16 autocast for CPU training where supported
     logging_steps: int = 5
     max_train_samples: int = 50_000    # proposals above this are rejected (not clamped)
+    data_llm_max_tokens: int = 20_000  # per node, for the synthesize / llm_score data operators
     backend: str = "inprocess"         # inprocess: train inside the executor actor; ray_train: TorchTrainer
     workers: int = 1                   # ray_train: data-parallel workers per fine-tune
     cpus_per_worker: int = 1
@@ -120,7 +169,7 @@ CHOICES = {
 }
 POSITIVE = ("search.max_nodes", "search.max_minutes", "search.children_per_expansion",
             "search.max_children", "search.max_concurrent", "search.max_failed_expansions", "search.memory_tokens", "executor.cpus_per_executor",
-            "executor.eval_batch_size", "executor.max_new_tokens", "executor.max_train_samples",
+            "executor.eval_batch_size", "executor.max_new_tokens", "executor.max_train_samples", "executor.data_llm_max_tokens",
             "executor.workers", "executor.cpus_per_worker", "llm.max_tokens", "llm.n_ctx")
 
 
@@ -210,6 +259,7 @@ def validate(cfg: RunConfig, available_tasks: list[str]) -> RunConfig:
                           "must lie in (0, 1]")
     if cfg.llm.gguf is not None and not os.path.isfile(cfg.llm.gguf):
         raise ConfigError(f"llm.gguf={cfg.llm.gguf!r} is not a file; give a GGUF path or null for the built-in model")
+    check_task(cfg.task)
     return cfg
 
 
@@ -217,7 +267,7 @@ def from_dict(data: dict[str, Any], available_tasks: list[str], overridden: list
     """Plain (resolved) config data -> validated RunConfig. Raises ConfigError.
 
     With `resume=<run folder>`, the folder's saved config is the base (see resume_config)."""
-    data = {k: v for k, v in data.items() if k != "hydra"}
+    data = {k: (task_data(v) if k == "task" else v) for k, v in data.items() if k != "hydra"}
     if data.get("resume"):
         saved = os.path.join(str(data["resume"]), "config.json")
         if not os.path.isfile(saved):
@@ -262,6 +312,8 @@ def resume_config(saved: dict[str, Any], new: dict[str, Any], overridden: list[s
     refused = []
     for key in overridden:
         key = key.lstrip("+~")
+        if key.startswith("task.") and key.split(".")[1] not in TASK_KEYS:   # merged into task.options
+            key = "task.options." + key.split(".", 1)[1]
         if key == "resume" or key.startswith("hydra"):
             continue
         value = _lookup(new, key)

@@ -140,3 +140,92 @@ def test_rouge1_by_hand_and_on_non_latin_text(tmp_path: Path) -> None:
     assert task.score("the cat", gold) == pytest.approx(0.8)   # P = 1, R = 2/3
     assert task.aggregate(["the cat", "zzqx vvkp"], [gold, gold]) == pytest.approx(0.4)
     assert task.score("猫 が 座った", task.load(Split.TEST)[0]) == 1.0
+
+
+# --- Hydra wiring: task keys become options, checked before anything runs --------------------
+
+def custom_config(files: dict[str, str], **extra: object) -> dict:
+    return {"task": {"name": "custom", **files, "description": DESCRIPTION, "options": {"source": "files"},
+                     "reference_score": None, **extra}}
+
+
+def test_task_keys_become_options_with_absolute_paths(files: dict[str, str], tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    from trex.config import from_dict
+
+    monkeypatch.chdir(tmp_path)
+    cfg = from_dict(custom_config({"train": "train.jsonl", "dev": files["dev"], "test": files["test"]},
+                                  labels=["positive", "negative"]), ["custom"])
+    assert cfg.task.options == {"source": "files", "train": str(tmp_path / "train.jsonl"), "dev": files["dev"],
+                                "test": files["test"], "description": DESCRIPTION, "labels": ["positive", "negative"]}
+
+
+@pytest.mark.parametrize("extra, message", [
+    ({"trian": "x.jsonl"}, "unknown option(s) task.trian for task 'custom'; accepted: description, dev, "
+                           "input_column, labels, metric, output_column, source, test, train"),
+    ({"version": "2.0"}, "task.version cannot be set"),
+    ({"metric": "bleu"}, "task 'custom': metric='bleu' is not accepted; choose one of accuracy"),
+    ({"test": "missing.jsonl"}, "task 'custom': test='missing.jsonl' not found"),
+])
+def test_bad_task_options_are_config_errors(files: dict[str, str], extra: dict, message: str) -> None:
+    from trex.config import ConfigError, from_dict
+
+    with pytest.raises(ConfigError) as err:
+        from_dict(custom_config(files, **extra), ["custom"])
+    assert message in str(err.value)
+
+
+def test_builtin_task_option_typo_names_the_accepted_ones() -> None:
+    from trex.config import ConfigError, from_dict
+
+    with pytest.raises(ConfigError, match=r"task.trian_size for task 'math'; accepted: dev_size, metric, source"):
+        from_dict({"task": {"name": "math", "options": {"trian_size": 3}}}, ["math"])
+
+
+def test_resume_compares_merged_task_options(files: dict[str, str], tmp_path: Path) -> None:
+    from dataclasses import asdict
+
+    from trex.config import ConfigError, from_dict, resume_config
+
+    saved = asdict(from_dict(custom_config(files), ["custom"]))
+    same = from_dict(custom_config(files), ["custom"])
+    assert resume_config(saved, {**asdict(same), "resume": "r"}, ["+task", "task.train"], ["custom"]).task == same.task
+    train2 = write_jsonl(tmp_path / "train2.jsonl", rows(("fine", "positive")))
+    other = asdict(from_dict(custom_config({**files, "train": train2}), ["custom"]))
+    with pytest.raises(ConfigError, match="task.options.train"):
+        resume_config(saved, {**other, "resume": "r"}, ["task.train"], ["custom"])
+
+
+def run_launch(*args: str, cwd: Path):
+    import os
+    import subprocess
+    import sys
+
+    return subprocess.run([sys.executable, "-m", "trex.launch", "+task=custom", *args], cwd=cwd,
+                          env={**os.environ, "HF_HUB_OFFLINE": "1"}, capture_output=True, text=True, timeout=120)
+
+
+def test_cli_missing_file_exits_2_before_writing(files: dict[str, str], tmp_path: Path) -> None:
+    work = tmp_path / "work"
+    work.mkdir()
+    proc = run_launch("task.train=nowhere.jsonl", f"task.dev={files['dev']}", f"task.test={files['test']}",
+                      f"task.description={DESCRIPTION}", f"run_dir={work / 'runs'}", cwd=work)
+    assert proc.returncode == 2, proc.stderr
+    assert "task 'custom': train='nowhere.jsonl' not found" in proc.stderr
+    assert list(work.iterdir()) == []
+
+
+@pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="stops at the vLLM check, which needs no GPU")
+def test_cli_valid_custom_task_gets_past_config_validation(tmp_path: Path) -> None:
+    """A valid custom task passes validation and the task's data check; the run then stops at the
+    next check (vLLM engine on a machine without a GPU), before anything is written."""
+    fixture = Path(__file__).parents[2] / "ftbench" / "custom" / "fixture"
+    for name in ("train", "dev", "test"):
+        (tmp_path / f"{name}.jsonl").write_text((fixture / f"{name}.jsonl").read_text())
+    proc = run_launch("task.train=train.jsonl", "task.dev=dev.jsonl", "task.test=test.jsonl",
+                      "task.metric=macro_f1", "task.description=Route support messages to a team.",
+                      "task.labels=[billing,shipping,technical]", "search.max_nodes=1", "tracker=none",
+                      "executor.engine=vllm", f"run_dir={tmp_path / 'runs'}", cwd=tmp_path)
+    assert proc.returncode == 2
+    assert "executor.engine=vllm" in proc.stderr and "task" not in proc.stderr.split("executor.engine=vllm")[0]
+    assert not (tmp_path / "runs").exists()
