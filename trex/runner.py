@@ -124,7 +124,7 @@ def run_search(cfg: RunConfig) -> Outcome:
                            api_key_env=cfg.llm.api_key_env if cfg.llm.backend == "openai" else "",
                            temperature=cfg.llm.temperature, max_tokens=cfg.llm.max_tokens, timeout_s=cfg.llm.timeout_s)
         settings = ExecutorSettings(task=task.name, model_path=model_path, task_options=dict(cfg.task.options),
-                                    data_llm=data_llm,
+                                    data_llm=data_llm, data_llm_max_tokens=cfg.executor.data_llm_max_tokens,
                                     engine=cfg.executor.engine, engine_base_url=cfg.executor.engine_base_url,
                                     engine_model=cfg.executor.engine_model,
                                     vllm_gpu_memory_utilization=cfg.executor.vllm_gpu_memory_utilization,

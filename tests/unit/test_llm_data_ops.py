@@ -104,3 +104,11 @@ def test_recipe_with_an_llm_op_needs_an_endpoint_and_caches_by_model(tmp_path: P
     assert again.cached and again.llm_usage.calls == 0
     assert recipe_key(TASK, recipe, 0, llm) != recipe_key(TASK, recipe, 0, DataLLM(server.base_url, "other"))
     assert recipe_key(TASK, DataRecipe(), 0, llm) == recipe_key(TASK, DataRecipe(), 0, DataLLM("x", "other"))
+
+
+def test_the_per_node_token_budget_stops_the_calls() -> None:
+    new_examples.calls = 0
+    with ScriptedEndpoint(new_examples) as server:
+        meter = Meter(max_tokens=1)          # spent by the first call
+        out = synthesize(rows(5), SynthesizeOp(count=40), DataLLM(server.base_url, "s").client(), "d", 0, meter)
+    assert meter.usage.calls == 1 and meter.exhausted and len(out) == 5 + 2

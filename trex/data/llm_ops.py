@@ -2,7 +2,7 @@
 
 Every call goes through `LLMClient` with a JSON schema, so the same code runs on llama.cpp,
 vLLM or any OpenAI-compatible endpoint. Calls are bounded (at most two attempts per batch
-wanted) and their token usage is metered into the node's result, where the run's LLM budget
+wanted, and a per-node token budget) and their token usage is metered into the node's result, where the run's LLM budget
 counts it.
 """
 from __future__ import annotations
@@ -47,10 +47,20 @@ class DataLLM:
 
 @dataclass
 class Meter:
+    """Counts the operators' LLM usage and stops their calls once `max_tokens` are spent."""
+
+    max_tokens: int | None = None
     usage: LLMUsage = field(default_factory=LLMUsage)
 
+    @property
+    def exhausted(self) -> bool:
+        spent = self.usage.prompt_tokens + self.usage.completion_tokens
+        return self.max_tokens is not None and spent >= self.max_tokens
+
     def ask(self, client: LLMClient, messages: list[dict[str, str]], schema: dict[str, Any], seed: int) -> Any:
-        """The parsed JSON reply, or None when it is not JSON."""
+        """The parsed JSON reply, or None when it is not JSON or the token budget is spent."""
+        if self.exhausted:
+            return None
         reply = client.complete_json(messages, schema, name="data", seed=seed)
         self.usage = self.usage + reply.usage
         try:
@@ -84,7 +94,7 @@ def synthesize(ds: Dataset, op: SynthesizeOp, client: LLMClient, description: st
     per_call = NEW_PER_CALL if op.mode == "new" else REWRITE_PER_CALL
     calls = 2 * math.ceil(op.count / per_call)
     for attempt in range(calls):
-        if len(added) >= op.count:
+        if len(added) >= op.count or meter.exhausted:
             break
         drawn = [ds[i] for i in rng.sample(range(len(ds)), min(per_call, len(ds)))]
         if op.mode == "new":
@@ -107,11 +117,13 @@ def synthesize(ds: Dataset, op: SynthesizeOp, client: LLMClient, description: st
             added.append(_row(ds, question=question.strip(), answer=str(answer).strip(),
                               solution=str(solution or "").strip(), kind=kind, source=f"llm:{op.mode}"))
     added = added[: op.count]
-    log.info("synthesize(%s): %d of %d wanted rows, %d LLM calls", op.mode, len(added), op.count, meter.usage.calls)
+    log.info("synthesize(%s): %d of %d wanted rows, %d LLM calls%s", op.mode, len(added), op.count,
+             meter.usage.calls, " (token budget spent)" if meter.exhausted else "")
     if not added:
         from trex.data.ops import RecipeError
 
-        raise RecipeError(f"synthesize: the LLM wrote no valid new example in {calls} calls (count={op.count})")
+        raise RecipeError(f"synthesize: the LLM wrote no valid new example in {meter.usage.calls} calls "
+                          f"(count={op.count})")
     from datasets import concatenate_datasets
 
     return concatenate_datasets([ds, Dataset.from_list(added, features=ds.features)])

@@ -103,14 +103,14 @@ def _build(task: Task, recipe: DataRecipe, seed: int, llm: DataLLM | None,
 
 
 def build_sft_dataset(task: Task, recipe: DataRecipe, seed: int, cache_dir: Path | None = None,
-                      llm: DataLLM | None = None) -> BuiltData:
+                      llm: DataLLM | None = None, llm_max_tokens: int | None = None) -> BuiltData:
     """The prompt/completion chats of a recipe, from the cache when it was built before."""
     key = recipe_key(task, recipe, seed, llm)
     target = cache_dir / key if cache_dir else None
     if target is not None and (target / "counts.json").is_file():
         return BuiltData(load_from_disk(str(target / "data")), key, True,
                          json.loads((target / "counts.json").read_text()))
-    meter = Meter()
+    meter = Meter(max_tokens=llm_max_tokens)
     ds, counts = _build(task, recipe, seed, llm, meter)
     if target is not None:
         target.parent.mkdir(parents=True, exist_ok=True)

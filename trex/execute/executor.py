@@ -30,6 +30,7 @@ class ExecutorSettings:
     model_path: str
     task_options: dict[str, int] = field(default_factory=dict)
     data_llm: DataLLM | None = None     # the agent LLM, for the synthesize / llm_score data operators
+    data_llm_max_tokens: int = 20_000   # per node: those operators stop calling once it is spent
     engine: str = "hf"                  # hf | vllm | openai (see trex/eval/engines.py)
     engine_base_url: str | None = None
     engine_model: str | None = None
@@ -126,7 +127,8 @@ class Executor:
         llm_usage = LLMUsage()
         if job.train:
             t = time.monotonic()
-            built = build_sft_dataset(self.task, job.spec.data, job.data_seed, cache_dir() / "datasets", s.data_llm)
+            built = build_sft_dataset(self.task, job.spec.data, job.data_seed, cache_dir() / "datasets", s.data_llm,
+                                      s.data_llm_max_tokens)
             dataset, llm_usage = built.dataset, built.llm_usage
             phases["data_s"] = time.monotonic() - t
             samples = len(dataset)
