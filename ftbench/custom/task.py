@@ -102,7 +102,8 @@ class CustomTask:
         self.instruction = str(description).strip()
         self.labels = _labels(labels)
         self.paths = {Split(s): _path(s, p) for s, p in (("train", train), ("dev", dev), ("test", test))}
-        self.source_url = ", ".join(f"{s}={p}" for s, p in self.paths.items())
+        self.source_url = ("bundled example: ftbench/custom/fixture/" if source == "fixture"
+                           else ", ".join(f"{s}={p}" for s, p in self.paths.items()))
         self._splits = {s: self._read(s, p) for s, p in self.paths.items()}
         if self.metric == "macro_f1" and not self.labels:
             self.labels = tuple(sorted({e.answer for rows in self._splits.values() for e in rows}))
