@@ -223,7 +223,7 @@ def test_cli_valid_custom_task_gets_past_config_validation(tmp_path: Path) -> No
     for name in ("train", "dev", "test"):
         (tmp_path / f"{name}.jsonl").write_text((fixture / f"{name}.jsonl").read_text())
     proc = run_launch("task.train=train.jsonl", "task.dev=dev.jsonl", "task.test=test.jsonl",
-                      "task.metric=macro_f1", "task.description=Route support messages to a team.",
+                      "task.metric=macro_f1", 'task.description="Route messages: billing, shipping or technical."',
                       "task.labels=[billing,shipping,technical]", "search.max_nodes=1", "tracker=none",
                       "executor.engine=vllm", f"run_dir={tmp_path / 'runs'}", cwd=tmp_path)
     assert proc.returncode == 2
