@@ -84,7 +84,8 @@ def make_tracker(cfg: RunConfig, run_dir: Path) -> Tracker:
     if cfg.tracker.kind == "wandb":
         from trex.track.wandb_tracker import WandbTracker
 
-        return WandbTracker(cfg.tracker.project, cfg.tracker.mode, run_dir, cfg.search.policy)
+        return WandbTracker(cfg.tracker.project, cfg.tracker.mode, run_dir, cfg.search.policy,
+                            log_best_adapter=cfg.tracker.log_best_adapter)
     return NoTracker()
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import reply, spec_json
+from tests.wandb_offline import read_runs
 from trex.config import (ClusterConfig, ExecutorConfig, LLMConfig, ModelConfig, RunConfig, SearchConfig,
                          TaskConfig, TrackerConfig)
 from trex.llm.scripted import ScriptedEndpoint
@@ -93,10 +94,10 @@ def test_summary_and_hidden_test_scores(search_run) -> None:
 
 def test_wandb_offline_runs_were_written(search_run) -> None:
     _, run_dir, _ = search_run
-    runs = sorted((run_dir / "wandb").glob("offline-run-*"))
-    assert len(runs) == 4
-    for run in runs:
-        assert list(run.glob("run-*.wandb")) and (run / "files").is_dir()
+    runs = read_runs(run_dir / "wandb")
+    assert set(runs) == {n.id for n in Tree.load(run_dir / "tree.json")} | {"search"}
+    assert {r.group for r in runs.values()} == {run_dir.name}
+    assert runs["search"].summary["tree"]["nrows"] == 4 and runs["n0001"].config["parent_id"] == "n0000"
 
 
 def test_time_budget_with_cancel_stops_in_flight_nodes(tiny_model: Path, tmp_path: Path) -> None:
