@@ -164,10 +164,18 @@ class Driver:
                                   failed=self.search.failed_reward)
         self.tree.add_usage(result.llm_usage)      # data operators' LLM calls count toward the budget
         node = self.tree.record(node_id, result, reward, time.time())
+        self._reflect(node_id)
         self._save()
         log.info("%s %s: dev %s=%s (%.0fs)", node_id, result.status.value, self.metric,
                  "-" if result.score is None else f"{result.score:.3f}", result.cost.total_s)
         self.tracker.log_node(node, self.group)
+
+    def _reflect(self, node_id: str) -> None:
+        """The Researcher's diagnosis of a finished node (kept on the node) and, when due, its insights."""
+        finished = self.researcher.on_finished(self.tree, node_id, seed=self.search.seed * 100_003 + len(self.tree))
+        self.tree.add_usage(finished.usage)
+        if finished.diagnosis is not None:
+            self.tree.set_diagnosis(node_id, finished.diagnosis)
 
     def _cancel_in_flight(self, reason: str) -> None:
         for ref, node_id in list(self.in_flight.items()):
@@ -188,6 +196,7 @@ class Driver:
     def _start_or_resume(self) -> None:
         if len(self.tree) == 0:
             root = self.tree.add(baseline_spec(self.max_train_samples), None, time.time())
+            self.tree.add_usage(self.researcher.start(root.id, seed=self.search.seed))
             self._node_dir(root.id).mkdir(parents=True, exist_ok=True)
             write_json(self._node_dir(root.id) / "spec.json", root.spec.model_dump(mode="json"))
             self.queue.append(root.id)
@@ -203,6 +212,7 @@ class Driver:
             else:
                 self.tree.requeue(node.id)
                 self.queue.append(node.id)
+        self.researcher.start(self.tree.root.id, seed=self.search.seed)   # reloads brief.json and insights.json
         log.info("resume: %d finished node(s) kept, %d re-queued", sum(n.done for n in self.tree), len(self.queue))
         self._save()
 

@@ -13,12 +13,14 @@ import ray
 import ftbench
 from trex.agent.prompts import TaskCard
 from trex.agent.researcher import Researcher
+from trex.agent.sources import rules_for_task
+from trex.agent.tools import ResearchTools
 from trex.config import ConfigError, RunConfig
 from trex.data.llm_ops import DataLLM
 from trex.driver import Driver, Outcome
 from trex.execute.executor import ExecutorSettings
 from trex.execute.pool import ExecutorPool, slots_for
-from trex.llm.client import LLMClient, StructuredMode
+from trex.llm.client import LLMClient, Prices, StructuredMode
 from trex.llm.llamacpp import LlamaCppServer, builtin_gguf
 from trex.model.resolve import resolve_model
 from trex.track.base import NoTracker, Tracker
@@ -74,8 +76,11 @@ def make_client(cfg: RunConfig, stack: ExitStack, run_dir: Path) -> LLMClient:
     else:
         base_url, mode = str(llm.base_url), StructuredMode.JSON_SCHEMA
         key = os.environ.get(llm.api_key_env, "not-needed")
+    if llm.structured != "auto":
+        mode = StructuredMode(llm.structured)
+    prices = Prices(cfg.researcher.price_per_1k_prompt, cfg.researcher.price_per_1k_completion)
     client = LLMClient(base_url, llm.model, key, mode=mode, temperature=llm.temperature,
-                       max_tokens=llm.max_tokens, timeout_s=llm.timeout_s)
+                       max_tokens=llm.max_tokens, timeout_s=llm.timeout_s, prices=prices)
     client.check()
     return client
 
@@ -120,7 +125,9 @@ def run_search(cfg: RunConfig) -> Outcome:
                         kinds=task.kinds, base_model=cfg.model.name_or_path,
                         max_train_samples=cfg.executor.max_train_samples)
         researcher = Researcher(client, card, cfg.search.children_per_expansion, run_dir / "llm-calls.jsonl",
-                                memory_tokens=cfg.search.memory_tokens)
+                                memory_tokens=cfg.search.memory_tokens, config=cfg.researcher,
+                                rules=rules_for_task(task), run_dir=run_dir,
+                                tools=ResearchTools(getattr(task, "catalog", "")) if cfg.researcher.tools else None)
         data_llm = DataLLM(base_url=str(client.base_url), model=cfg.llm.model, mode=client.mode.value,
                            api_key_env=cfg.llm.api_key_env if cfg.llm.backend == "openai" else "",
                            temperature=cfg.llm.temperature, max_tokens=cfg.llm.max_tokens, timeout_s=cfg.llm.timeout_s)

@@ -15,6 +15,24 @@ from typing import Any
 Responder = Callable[[dict[str, Any]], str]   # request body -> assistant message content
 
 
+class ScriptedHTTPError(Exception):
+    """Raise from a responder to answer with an HTTP error (e.g. 429, 503) instead of a reply."""
+
+    def __init__(self, status: int, message: str = "scripted error") -> None:
+        super().__init__(message)
+        self.status, self.message = status, message
+
+
+def _message(body: dict[str, Any], content: str) -> dict[str, Any]:
+    """The assistant message: a forced function call carries `content` as its arguments."""
+    choice = body.get("tool_choice")
+    if isinstance(choice, dict) and choice.get("type") == "function":
+        name = choice["function"]["name"]
+        return {"role": "assistant", "content": None, "tool_calls": [
+            {"id": "call_0", "type": "function", "function": {"name": name, "arguments": content}}]}
+    return {"role": "assistant", "content": content}
+
+
 class ScriptedEndpoint:
     def __init__(self, responder: Responder, model: str = "scripted") -> None:
         self.responder, self.model = responder, model
@@ -49,15 +67,18 @@ class ScriptedEndpoint:
                 body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
                 with endpoint._lock:
                     endpoint.requests.append(body)
-                content = endpoint.responder(body)
+                try:
+                    content = endpoint.responder(body)
+                except ScriptedHTTPError as err:
+                    self._send(err.status, {"error": {"message": err.message, "type": "scripted", "code": err.status}})
+                    return
                 prompt = " ".join(str(m.get("content", "")) for m in body.get("messages", []))
                 usage = {"prompt_tokens": len(prompt.split()), "completion_tokens": len(content.split())}
                 usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
                 self._send(200, {
                     "id": f"scripted-{len(endpoint.requests)}", "object": "chat.completion",
                     "created": int(time.time()), "model": endpoint.model, "usage": usage,
-                    "choices": [{"index": 0, "finish_reason": "stop",
-                                 "message": {"role": "assistant", "content": content}}]})
+                    "choices": [{"index": 0, "finish_reason": "stop", "message": _message(body, content)}]})
 
         return Handler
 

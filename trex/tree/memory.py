@@ -11,6 +11,7 @@ import heapq
 from dataclasses import dataclass
 from typing import Any
 
+from trex.tree.diagnosis import diagnosis_lines
 from trex.tree.records import ExperimentSpec, Node, NodeStatus
 from trex.tree.store import Tree
 
@@ -22,9 +23,10 @@ class MemoryContext:
     siblings: tuple[str, ...]
     key_nodes: tuple[str, ...]
     omitted: int = 0          # lines dropped to fit the budget
+    diagnosis: tuple[str, ...] = ()
 
     def render(self) -> str:
-        parts = ["Trajectory from the baseline:", *self.trajectory]
+        parts = ["Trajectory from the baseline:", *self.trajectory, *self.diagnosis]
         if self.siblings:
             parts += ["Siblings (other children of the same parent):", *self.siblings]
         if self.key_nodes:
@@ -74,7 +76,9 @@ def summarize(tree: Tree, node: Node) -> str:
     return f"- {node.id} [{node.spec.direction.value}] {diff} -> {outcome}"
 
 
-def build_memory(tree: Tree, node_id: str, budget_tokens: int = 1500, n_key: int = 6) -> MemoryContext:
+def build_memory(tree: Tree, node_id: str, budget_tokens: int = 1500, n_key: int = 6,
+                 diagnose: bool = True) -> MemoryContext:
+    """The context for refining `node_id`; with `diagnose`, its failure analysis too."""
     lineage = tree.lineage(node_id)
     node = lineage[-1]
     siblings = [n for n in tree.children(node.parent_id) if n.id != node_id] if node.parent_id else []
@@ -91,23 +95,27 @@ def build_memory(tree: Tree, node_id: str, budget_tokens: int = 1500, n_key: int
     trajectory = [summarize(tree, n) for n in lineage]
     sibling_lines = [summarize(tree, n) for n in sorted(siblings, key=lambda n: -(n.score or -1.0))]
     key_lines = [summarize(tree, n) for n in top + failures]
-    return _trim(node_id, trajectory, sibling_lines, key_lines, budget_tokens)
+    diag = diagnosis_lines(node.id, node.diagnosis) if diagnose and node.diagnosis else []
+    return _trim(node_id, trajectory, sibling_lines, key_lines, budget_tokens, diag)
 
 
 def _trim(node_id: str, trajectory: list[str], siblings: list[str], key: list[str],
-          budget: int) -> MemoryContext:
+          budget: int, diag: list[str] | None = None) -> MemoryContext:
     omitted = 0
+    diag = diag or []
 
     def size() -> int:
-        return sum(estimate_tokens(line) for line in trajectory + siblings + key)
+        return sum(estimate_tokens(line) for line in trajectory + siblings + key + diag)
 
     while size() > budget and key:
         key.pop()
         omitted += 1
+    while size() > budget and len(diag) > 1:
+        diag.pop()
     while size() > budget and siblings:
         siblings.pop()
         omitted += 1
     while size() > budget and len(trajectory) > 3:    # keep the root and the last two steps
         trajectory.pop(1)
         omitted += 1
-    return MemoryContext(node_id, tuple(trajectory), tuple(siblings), tuple(key), omitted)
+    return MemoryContext(node_id, tuple(trajectory), tuple(siblings), tuple(key), omitted, tuple(diag))

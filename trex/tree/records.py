@@ -210,11 +210,60 @@ class LLMUsage(Frozen):
     completion_tokens: int = 0
     calls: int = 0
     seconds: float = 0.0
+    cost_usd: float | None = None     # from the configured price table; None = unknown
 
     def __add__(self, other: LLMUsage) -> LLMUsage:
+        costs = [c for c in (self.cost_usd, other.cost_usd) if c is not None]
         return LLMUsage(prompt_tokens=self.prompt_tokens + other.prompt_tokens,
                         completion_tokens=self.completion_tokens + other.completion_tokens,
-                        calls=self.calls + other.calls, seconds=self.seconds + other.seconds)
+                        calls=self.calls + other.calls, seconds=self.seconds + other.seconds,
+                        cost_usd=sum(costs) if costs else None)
+
+
+class FailureType(StrEnum):
+    NO_ANSWER = "no_answer"     # nothing could be extracted from the completion
+    WRONG = "wrong"             # an answer, scored 0
+    PARTIAL = "partial"         # an answer with partial credit (0 < score < 1)
+
+
+class FailureSample(Frozen):
+    id: str
+    kind: str
+    failure: FailureType
+    question: str               # truncated for the prompt
+    prediction: str
+    gold: str
+
+
+class KindStat(Frozen):
+    kind: str
+    n: int
+    failures: int
+    mean_score: float
+
+
+class Comparison(Frozen):
+    """This node against another evaluated on the same dev examples."""
+
+    other_id: str
+    relation: Literal["parent", "sibling"]
+    score_delta: float                          # mean per-example score, this minus other
+    kind_deltas: dict[str, float] = Field(default_factory=dict)
+    fixed: int = 0                              # examples failed by the other, passed here
+    broken: int = 0                             # passed by the other, failed here
+    fixed_ids: list[str] = Field(default_factory=list)
+    broken_ids: list[str] = Field(default_factory=list)
+
+
+class Diagnosis(Frozen):
+    """What went wrong on the dev split, built without an LLM from predictions.jsonl."""
+
+    n: int
+    failures: int
+    by_kind: list[KindStat] = Field(default_factory=list)
+    by_type: dict[FailureType, int] = Field(default_factory=dict)
+    samples: list[FailureSample] = Field(default_factory=list)
+    comparisons: list[Comparison] = Field(default_factory=list)
 
 
 class RunResult(Frozen):
@@ -226,6 +275,7 @@ class RunResult(Frozen):
     adapter_path: str | None = None
     predictions_path: str | None = None
     error: str | None = None
+    ray_node: str = ""      # the Ray node the experiment ran on ('' outside Ray)
 
 
 class Node(Frozen):
@@ -244,6 +294,7 @@ class Node(Frozen):
     started_at: float | None = None
     finished_at: float | None = None
     proposal_usage: LLMUsage = LLMUsage()
+    diagnosis: Diagnosis | None = None
 
     @property
     def done(self) -> bool:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
-from trex.tree.records import ExperimentSpec, LLMUsage, Node, NodeStatus, RunResult
+from trex.tree.records import Diagnosis, ExperimentSpec, LLMUsage, Node, NodeStatus, RunResult
 from trex.tree.stats import NodeStats
 
 
@@ -123,6 +123,9 @@ class Tree:
                                                   "value_sum": ancestor.value_sum + reward,
                                                   "value_max": max(ancestor.value_max, reward)}))
         return self._nodes[node_id]
+
+    def set_diagnosis(self, node_id: str, diagnosis: Diagnosis) -> Node:
+        return self._put(self._nodes[node_id].model_copy(update={"diagnosis": diagnosis}))
 
     def add_usage(self, usage: LLMUsage) -> None:
         self.llm_usage = self.llm_usage + usage

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from trex.tree.records import LEARNING_RATES, Direction, ExperimentSpec, Node
@@ -41,8 +42,9 @@ def node_line(node: Node, metric: str) -> str:
 
 
 def render_propose(card: TaskCard, memory: str, parent: Node, children: list[Node],
-                   k: int) -> list[dict[str, str]]:
-    """Messages asking for `k` children of `parent`; `memory` is the rendered tree context."""
+                   k: int, extras: Sequence[str] = ()) -> list[dict[str, str]]:
+    """Messages asking for `k` children of `parent`; `memory` is the rendered tree context ('' when
+    memory is off) and `extras` the brief / insights / research-note lines."""
     t = parent.spec.train
     example = parent.spec.model_copy(update={
         "objective": "Change the step size and train one more epoch.",
@@ -54,9 +56,11 @@ def render_propose(card: TaskCard, memory: str, parent: Node, children: list[Nod
         f"Task: {card.name}. Metric: {card.metric} on the dev split (higher is better). "
         f"Model being fine-tuned: {card.base_model} with LoRA.",
         card.description.strip(),
-        f"What the search has tried so far (you refine {parent.id}, the last step of the trajectory):",
-        memory,
+        *extras,
     ]
+    if memory:
+        parts += [f"What the search has tried so far (you refine {parent.id}, the last step of the trajectory):",
+                  memory]
     if children:
         parts += ["Already planned from it (do not repeat):", *[node_line(n, card.metric) for n in children]]
     parts += [
@@ -65,6 +69,9 @@ def render_propose(card: TaskCard, memory: str, parent: Node, children: list[Nod
         + ", ".join(d.value for d in Direction if d is not Direction.BASELINE) + ". "
         f"kinds: a subset of {list(card.kinds)}, or [] for all. answer_format: direct or reasoning. "
         f"max_samples at most {card.max_train_samples}. "
+        "data.sources: kind task (this task's train split; leave name empty), file (an existing local "
+        ".jsonl/.json/.csv/.parquet file) or hub (a Hub dataset id; only when online); the task's dev and "
+        "test data may never be a source. "
         f"learning_rate one of {', '.join(f'{g:g}' for g in LEARNING_RATES)}; "
         "data.ops run in order: filter, dedup, decontaminate, synthesize (the agent LLM writes `count` new "
         "examples, or rewrites drawn ones; slow), llm_score (the LLM rates examples 1-5 and keeps those "
