@@ -2,14 +2,45 @@
 from __future__ import annotations
 
 import logging
+import re
 import sys
+from pathlib import Path
+from typing import Any
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 import ftbench
 from trex.config import ConfigError, from_dict
+
+
+def sweep_job(data: dict[str, Any], overridden: list[str]) -> dict[str, Any]:
+    """In a multirun (-m), each job is its own search: its run folder (hence its W&B group) lies
+    in the sweep's folder and is named after the sweep time, the task, the job number and its overrides."""
+    hc = HydraConfig.get()
+    if hc.mode != RunMode.MULTIRUN or data.get("resume") or "name" in overridden:
+        return data
+    sweep = Path(hc.sweep.dir)
+    task = data["task"].get("name", "task") if isinstance(data.get("task"), dict) else "task"
+    swept = swept_keys(sys.argv[1:])
+    label = ",".join(o for o in hc.overrides.task if o.split("=", 1)[0] in swept)
+    label = re.sub(r"[^\w.,=+-]", "_", label)[:100]
+    name = "-".join(p for p in (sweep.name.removeprefix("sweep-"), task, str(hc.job.num), label) if p)
+    return {**data, "run_dir": str(sweep), "name": name}
+
+
+def swept_keys(argv: list[str]) -> set[str]:
+    """The command-line overrides that sweep (a,b or range(...)): they tell one job from another."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    args = [a for a in argv if "=" in a and not a.startswith("-")]
+    try:
+        overrides = OverridesParser.create().parse_overrides(args)
+    except Exception:   # noqa: BLE001 - Hydra has parsed them already; naming must not fail a run
+        return set()
+    return {o.get_key_element() for o in overrides if o.is_sweep_override()}
 
 
 @hydra.main(config_path="../conf", config_name="config", version_base=None)
@@ -20,7 +51,7 @@ def main(cfg: DictConfig) -> None:
         logging.getLogger(noisy).setLevel(logging.WARNING)
     overridden = [o.split("=", 1)[0] for o in HydraConfig.get().overrides.task]
     try:
-        data = OmegaConf.to_container(cfg, resolve=True)
+        data = sweep_job(OmegaConf.to_container(cfg, resolve=True), overridden)  # type: ignore[arg-type]
         run_cfg = from_dict(data, ftbench.list_tasks(), overridden)  # type: ignore[arg-type]
     except ConfigError as err:
         print(f"trex: {err}", file=sys.stderr)
