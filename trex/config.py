@@ -95,7 +95,7 @@ class ResearcherConfig:
 
 @dataclass(frozen=True)
 class LLMConfig:
-    backend: str = "llamacpp"          # llamacpp: trex starts a server; openai: any endpoint
+    backend: str = "llamacpp"          # llamacpp: trex starts a server; openai: any endpoint; vllm: trex starts vLLM
     model: str = "smollm2-135m-instruct"
     base_url: str | None = None        # openai backend: e.g. http://host:8000/v1
     api_key_env: str = "OPENAI_API_KEY"
@@ -107,6 +107,10 @@ class LLMConfig:
     max_tokens: int = 1024
     timeout_s: float = 600.0
     startup_timeout_s: float = 60.0
+    tensor_parallel_size: int = 1      # vllm: GPUs the server's Ray actor holds
+    max_model_len: int | None = None   # vllm: None = the model's own context length
+    gpu_memory_utilization: float = 0.9   # vllm
+    port: int | None = None            # vllm: None = a free port
 
 
 @dataclass(frozen=True)
@@ -172,7 +176,7 @@ CHOICES = {
     "search.backup": ("mean", "max"),
     "search.on_budget": ("finish", "cancel"),
     "researcher.memory": ("full", "none"),
-    "llm.backend": ("llamacpp", "openai"),
+    "llm.backend": ("llamacpp", "openai", "vllm"),
     "llm.structured": ("auto", "json_schema", "tool_call", "llamacpp"),
     "tracker.kind": ("wandb", "none"),
     "tracker.mode": ("auto", "offline", "online"),
@@ -184,7 +188,7 @@ CHOICES = {
 POSITIVE = ("search.max_nodes", "search.max_minutes", "search.children_per_expansion",
             "search.max_children", "search.max_concurrent", "search.max_failed_expansions", "search.memory_tokens", "executor.cpus_per_executor",
             "executor.eval_batch_size", "executor.max_new_tokens", "executor.max_train_samples", "executor.data_llm_max_tokens",
-            "executor.workers", "executor.cpus_per_worker", "llm.max_tokens", "llm.n_ctx")
+            "executor.workers", "executor.cpus_per_worker", "llm.max_tokens", "llm.n_ctx", "llm.tensor_parallel_size")
 
 
 def build(cls: type, data: dict[str, Any], where: str = "") -> Any:
@@ -266,6 +270,8 @@ def validate(cfg: RunConfig, available_tasks: list[str]) -> RunConfig:
         if cfg.llm.api_key_env and cfg.llm.api_key_env not in os.environ and "localhost" not in cfg.llm.base_url \
                 and "127.0.0.1" not in cfg.llm.base_url:
             raise ConfigError(f"llm.api_key_env={cfg.llm.api_key_env!r}: that environment variable is not set")
+    if not 0.0 < cfg.llm.gpu_memory_utilization <= 1.0:
+        raise ConfigError(f"llm.gpu_memory_utilization={cfg.llm.gpu_memory_utilization!r} must lie in (0, 1]")
     if cfg.executor.engine == "openai" and not (cfg.executor.engine_base_url and cfg.executor.engine_model):
         raise ConfigError("executor.engine=openai needs executor.engine_base_url (e.g. http://localhost:8000/v1) "
                           "and executor.engine_model (the served base model's name)")

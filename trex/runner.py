@@ -73,6 +73,11 @@ def make_client(cfg: RunConfig, stack: ExitStack, run_dir: Path) -> LLMClient:
                                                     log_path=run_dir / "llm-server.log",
                                                     startup_timeout_s=llm.startup_timeout_s))
         base_url, mode, key = server.base_url, StructuredMode.LLAMACPP, "not-needed"
+    elif llm.backend == "vllm":
+        from trex.llm.vllm_server import VLLMServer, settings_from
+
+        server = stack.enter_context(VLLMServer(settings_from(llm), log_path=run_dir / "llm-server.log"))
+        base_url, mode, key = server.base_url, StructuredMode.JSON_SCHEMA, "not-needed"
     else:
         base_url, mode = str(llm.base_url), StructuredMode.JSON_SCHEMA
         key = os.environ.get(llm.api_key_env, "not-needed")
@@ -107,6 +112,14 @@ def check_ready(cfg: RunConfig, task: ftbench.Task) -> None:
             require_vllm()
         except RuntimeError as err:
             raise ConfigError(f"executor.engine=vllm: {err}") from None
+    if cfg.llm.backend == "vllm" and cfg.cluster.kind == "local":   # on a cluster the server's actor checks
+        import torch
+
+        from trex.llm.vllm_server import vllm_problems
+
+        problems = vllm_problems(torch.cuda.device_count(), cfg.llm.tensor_parallel_size)
+        if problems:
+            raise ConfigError(f"llm=vllm: {'; '.join(problems)}; or use llm=llamacpp / llm=openai")
 
 
 def run_search(cfg: RunConfig) -> Outcome:
