@@ -88,7 +88,7 @@ class ResearcherConfig:
     insights_every: int = 3            # distill lessons every N finished nodes (0 = never)
     insights_from: str | None = None   # an earlier run folder whose insights.json is shown too
     brief: bool = True                 # one research brief from the task card at the root
-    similarity_threshold: float = 0.98 # reject proposals at least this similar to an existing node (1 = exact only)
+    similarity_threshold: float = 0.99 # reject proposals at least this similar to an existing node (1 = exact only)
     price_per_1k_prompt: float | None = None       # USD; null = cost unknown
     price_per_1k_completion: float | None = None
 
