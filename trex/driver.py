@@ -49,7 +49,8 @@ def baseline_spec(max_samples: int | None = None) -> ExperimentSpec:
 class Driver:
     def __init__(self, *, search: SearchConfig, run_dir: Path, task_metric: str, researcher: Researcher,
                  pool: ExecutorPool, tracker: Tracker, reference_score: float | None = None,
-                 max_train_samples: int | None = None, tree: Tree | None = None) -> None:
+                 max_train_samples: int | None = None, tree: Tree | None = None, requeue_lost: bool = True,
+                 wait_for_resources_s: float = 300.0) -> None:
         self.search, self.run_dir, self.metric = search, run_dir, task_metric
         self.researcher, self.pool, self.tracker = researcher, pool, tracker
         self.reference, self.max_train_samples = reference_score, max_train_samples
@@ -57,6 +58,9 @@ class Driver:
         self.policy = PolicySettings(exploration=search.exploration, backup=Backup(search.backup),
                                      virtual_loss=search.virtual_loss, max_children=search.max_children)
         self.group = run_dir.name
+        self.requeue_lost, self.wait_for_resources_s = requeue_lost, wait_for_resources_s
+        self.requeued: set[str] = set()            # nodes already re-queued once after losing their executor
+        self.starved_since: float | None = None    # work left, but no room for any executor
         self.queue: deque[str] = deque()
         self.in_flight: dict[ray.ObjectRef, str] = {}
         self.started = time.monotonic()
@@ -74,7 +78,15 @@ class Driver:
                     stop_reason = self._fill_slots()
                 progress.update(self.tree)
                 if not self.in_flight:
-                    break
+                    if stop_reason or not self._starved():
+                        break
+                    if time.monotonic() - self.starved_since > self.wait_for_resources_s:
+                        stop_reason = (f"no executor could be placed for {self.wait_for_resources_s:.0f} s "
+                                       "(the cluster lost nodes or is full)")
+                        break
+                    time.sleep(1.0)
+                    continue
+                self.starved_since = None
                 if stop_reason and self.search.on_budget == "cancel":
                     self._cancel_in_flight(stop_reason)
                     break
@@ -149,10 +161,36 @@ class Driver:
         self.tree.mark_running(node_id, time.time())
         self._save()
 
+    def _room_within(self, seconds: float) -> bool:
+        """Wait up to `seconds` for room for one executor."""
+        deadline = time.monotonic() + seconds
+        while not self.pool.free:
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(1.0)
+        return True
+
+    def _starved(self) -> bool:
+        """True while queued work waits for an executor the cluster has no room for."""
+        if not self.queue or self.pool.size:
+            self.starved_since = None
+            return False
+        if self.starved_since is None:
+            self.starved_since = time.monotonic()
+            log.warning("%d experiment(s) wait for room on the cluster", len(self.queue))
+        return True
+
     def _collect(self, ref: ray.ObjectRef) -> None:
         node_id = self.in_flight.pop(ref)
         result, died = self._result_of(ref)
         self.pool.release(ref, actor_died=died)
+        if died and self.requeue_lost and node_id not in self.requeued:
+            self.requeued.add(node_id)
+            log.warning("%s lost its executor; re-queued once: %s", node_id, (result.error or "")[:200])
+            self.tree.requeue(node_id)
+            self.queue.appendleft(node_id)
+            self._save()
+            return
         self._record(node_id, result)
 
     def _record(self, node_id: str, result: RunResult) -> None:
@@ -245,6 +283,11 @@ class Driver:
             while waiting and self.pool.free:
                 name = waiting.pop(0)
                 running[self.pool.submit(jobs[name])] = name
+            if not running:
+                if not self._room_within(self.wait_for_resources_s):
+                    log.warning("no executor could be placed for the test evaluation of %s; skipped", waiting)
+                    break
+                continue
             [ref], _ = ray.wait(list(running), num_returns=1)
             name = running.pop(ref)
             result, died = self._result_of(ref)

@@ -19,7 +19,7 @@ from trex.config import ConfigError, RunConfig
 from trex.data.llm_ops import DataLLM
 from trex.driver import Driver, Outcome
 from trex.execute.executor import ExecutorSettings
-from trex.execute.pool import ExecutorPool, slots_for
+from trex.execute.pool import Demand, ExecutorPool
 from trex.llm.client import LLMClient, Prices, StructuredMode
 from trex.llm.llamacpp import LlamaCppServer, builtin_gguf
 from trex.model.resolve import resolve_model
@@ -59,7 +59,7 @@ def start_ray(cfg: RunConfig) -> None:
     if ray.is_initialized():
         return
     if cfg.cluster.kind == "local":
-        ray.init(num_cpus=cfg.cluster.num_cpus or os.cpu_count(), include_dashboard=False,
+        ray.init(address="local", num_cpus=cfg.cluster.num_cpus or os.cpu_count(), include_dashboard=False,
                  runtime_env={"env_vars": env}, log_to_driver=True)
     else:
         ray.init(address=cfg.cluster.address, runtime_env={"env_vars": env})
@@ -97,6 +97,16 @@ def make_tracker(cfg: RunConfig, run_dir: Path) -> Tracker:
         return WandbTracker(cfg.tracker.project, cfg.tracker.mode, run_dir, cfg.search.policy,
                             log_best_adapter=cfg.tracker.log_best_adapter)
     return NoTracker()
+
+
+def executor_demand(cfg: RunConfig) -> Demand:
+    """What one experiment holds. A ray_train executor only coordinates (it holds no CPU, or its
+    trainers would starve); its Ray Train workers need the rest."""
+    e = cfg.executor
+    if e.backend == "ray_train":
+        return Demand(cpus=0, gpus=0, resources=dict(e.resources), trainer_workers=e.workers,
+                      worker={"CPU": e.cpus_per_worker, **({"GPU": e.gpus_per_worker} if e.gpus_per_worker else {})})
+    return Demand(cpus=e.cpus_per_executor, gpus=e.gpus_per_executor, resources=dict(e.resources))
 
 
 def check_ready(cfg: RunConfig, task: ftbench.Task) -> None:
@@ -155,17 +165,15 @@ def run_search(cfg: RunConfig) -> Outcome:
                                     threads=cfg.executor.cpus_per_executor, backend=cfg.executor.backend,
                                     workers=cfg.executor.workers, cpus_per_worker=cfg.executor.cpus_per_worker,
                                     gpus_per_worker=cfg.executor.gpus_per_worker)
-        ray_train = cfg.executor.backend == "ray_train"
-        # A ray_train executor only coordinates (it must hold no CPU, or its trainers starve);
-        # the slots are then the fine-tunes whose workers fit the free CPUs.
-        per_slot = cfg.executor.workers * cfg.executor.cpus_per_worker if ray_train else cfg.executor.cpus_per_executor
-        size = slots_for(cfg.search.max_concurrent, per_slot)
-        pool = ExecutorPool(settings, size, 0 if ray_train else cfg.executor.cpus_per_executor)
+        pool = ExecutorPool(settings, cfg.search.max_concurrent, executor_demand(cfg))
         stack.callback(pool.shutdown)
-        log.info("%d executor slot(s); agent LLM %s", size, cfg.llm.model)
+        log.info("up to %d executor(s), each %s; agent LLM %s", cfg.search.max_concurrent, pool.demand.total(),
+                 cfg.llm.model)
         driver = Driver(search=cfg.search, run_dir=run_dir, task_metric=task.metric, researcher=researcher,
                         pool=pool, tracker=make_tracker(cfg, run_dir), reference_score=cfg.task.reference_score,
-                        max_train_samples=cfg.executor.max_train_samples, tree=tree)
+                        max_train_samples=cfg.executor.max_train_samples, tree=tree,
+                        requeue_lost=cfg.cluster.on_executor_lost == "requeue",
+                        wait_for_resources_s=cfg.cluster.wait_for_resources_s)
         outcome = driver.run()
     log.info("done (%s): best dev %s; summary at %s", outcome.stop_reason,
              f"{outcome.tree.best().score:.3f}" if outcome.tree.best() else "-", run_dir / "summary.md")

@@ -101,3 +101,21 @@ def test_cache_reuses_a_built_recipe(tmp_path: Path) -> None:
     assert again.dataset.to_list() == first.dataset.to_list()
     other = build_sft_dataset(TASK, recipe.model_copy(update={"max_samples": 16}), 0, cache_dir=tmp_path)
     assert not other.cached and recipe_key(TASK, recipe, 1) != first.key
+
+
+def test_cache_key_follows_the_task_options_and_the_files_they_name(tmp_path: Path) -> None:
+    small, large = get_task("math", train_size=200), get_task("math", train_size=300)
+    assert recipe_key(small, DataRecipe(), 0) != recipe_key(large, DataRecipe(), 0)
+    assert recipe_key(small, DataRecipe(), 0) == recipe_key(get_task("math", train_size=200), DataRecipe(), 0)
+
+    class FileTask:
+        name, version = "files", "1"
+
+        def __init__(self, train: str) -> None:
+            self.train = train
+
+    data = tmp_path / "train.jsonl"
+    data.write_text('{"input": "a", "output": "b"}\n')
+    before = recipe_key(FileTask(str(data)), DataRecipe(), 0)   # type: ignore[arg-type]
+    data.write_text('{"input": "a", "output": "c"}\n{"input": "d", "output": "e"}\n')
+    assert recipe_key(FileTask(str(data)), DataRecipe(), 0) != before   # type: ignore[arg-type]

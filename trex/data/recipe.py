@@ -44,13 +44,24 @@ def completion_text(task: Task, row: dict[str, str], answer_format: AnswerFormat
 
 
 def recipe_key(task: Task, recipe: DataRecipe, seed: int, llm: DataLLM | None = None) -> str:
-    """Content hash of everything that determines the built set (the LLM too, if an operator calls it)."""
+    """Content hash of everything that determines the built set: the task and its options (with
+    a stamp of every file they name), the recipe, the seed, and the LLM if an operator calls it."""
     uses_llm = any(op.op in LLM_OPS for op in recipe.ops)
-    body = {"llm": [llm.base_url, llm.model, llm.temperature] if uses_llm and llm else None,"task": task.name, "version": task.version,
-            "sizes": {k: getattr(task, k) for k in ("train_size", "dev_size", "test_size") if hasattr(task, k)},
+    body = {"llm": [llm.base_url, llm.model, llm.temperature] if uses_llm and llm else None,
+            "task": task.name, "version": task.version, "options": _task_options(task),
             "recipe": recipe.model_dump(mode="json"), "seed": seed,
             "files": [_file_stamp(s.name) for s in recipe.sources if s.kind is SourceKind.FILE]}
     return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:20]
+
+
+def _task_options(task: Task) -> dict[str, object]:
+    """The task's plain-valued attributes (sizes, seeds, sources, file paths with their stamps)."""
+    options: dict[str, object] = {}
+    for key, value in sorted(vars(task).items()):
+        if key.startswith("_") or not isinstance(value, (str, int, float, bool, tuple, list, type(None))):
+            continue
+        options[key] = _file_stamp(value) if isinstance(value, str) and Path(value).expanduser().is_file() else value
+    return options
 
 
 def _file_stamp(name: str) -> list[object]:

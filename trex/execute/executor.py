@@ -59,6 +59,16 @@ class Job:
     data_seed: int = 0                  # one per run, so equal recipes hit the data cache
 
 
+def ray_node_id() -> str:
+    """The Ray node this process runs on, or '' outside a Ray worker."""
+    import sys
+
+    ray = sys.modules.get("ray")
+    if ray is None or not ray.is_initialized():
+        return ""
+    return ray.get_runtime_context().get_node_id()
+
+
 @contextmanager
 def node_log(path: Path) -> Iterator[None]:
     """Send this process's log records to the node's log file while the job runs."""
@@ -95,13 +105,15 @@ class Executor:
         started = time.monotonic()
         phases: dict[str, float] = defaultdict(float)
         with node_log(node_dir / "log.txt"):
+            log.info("node %s: starting on Ray node %s", job.node_id, ray_node_id() or "-")
             try:
-                return self._run(job, node_dir, phases, started)
+                result = self._run(job, node_dir, phases, started)
             except Exception as err:   # noqa: BLE001 - an experiment's failure is a FAILED node
                 log.exception("node %s failed", job.node_id)
                 tail = "".join(traceback.format_exception(err))[-3000:]
-                return RunResult(status=NodeStatus.FAILED, error=f"{type(err).__name__}: {err}\n{tail}",
-                                 cost=Cost(total_s=time.monotonic() - started, **phases))
+                result = RunResult(status=NodeStatus.FAILED, error=f"{type(err).__name__}: {err}\n{tail}",
+                                   cost=Cost(total_s=time.monotonic() - started, **phases))
+        return result.model_copy(update={"ray_node": ray_node_id()})
 
     def _run(self, job: Job, node_dir: Path, phases: dict[str, float], started: float) -> RunResult:
         import torch
