@@ -123,6 +123,7 @@ class ExecutorConfig:
     cpus_per_executor: int = 1
     gpus_per_executor: float = 0.0     # inprocess backend: GPUs each executor holds
     resources: dict[str, float] = field(default_factory=dict)   # custom Ray resources per executor, e.g. {H100: 1}
+    quantization: str = "none"         # none | nf4: QLoRA, the base model in 4-bit (CUDA + bitsandbytes)
     engine: str = "hf"                 # hf: batched transformers | vllm: offline vLLM + LoRA | openai: a server
     engine_base_url: str | None = None # openai engine: e.g. http://host:8000/v1 (vLLM serve --enable-lora)
     engine_model: str | None = None    # openai engine: the served base model's name
@@ -184,6 +185,7 @@ CHOICES = {
     "cluster.on_executor_lost": ("requeue", "fail"),
     "executor.backend": ("inprocess", "ray_train"),
     "executor.engine": ("hf", "vllm", "openai"),
+    "executor.quantization": ("none", "nf4"),
 }
 POSITIVE = ("search.max_nodes", "search.max_minutes", "search.children_per_expansion",
             "search.max_children", "search.max_concurrent", "search.max_failed_expansions", "search.memory_tokens", "executor.cpus_per_executor",

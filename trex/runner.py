@@ -122,6 +122,17 @@ def check_ready(cfg: RunConfig, task: ftbench.Task) -> None:
             require_vllm()
         except RuntimeError as err:
             raise ConfigError(f"executor.engine=vllm: {err}") from None
+    if cfg.executor.quantization == "nf4":
+        if cfg.executor.backend == "ray_train":
+            raise ConfigError("executor.quantization=nf4 (QLoRA) runs with executor.backend=inprocess only")
+        if cfg.cluster.kind == "local":
+            import importlib.util
+
+            import torch
+
+            if not torch.cuda.is_available() or importlib.util.find_spec("bitsandbytes") is None:
+                raise ConfigError("executor.quantization=nf4 (QLoRA) needs a CUDA GPU and bitsandbytes "
+                                  "(pip install -e .[gpu]); use executor.quantization=none on this machine")
     if cfg.llm.backend == "vllm" and cfg.cluster.kind == "local":   # on a cluster the server's actor checks
         import torch
 
@@ -156,6 +167,7 @@ def run_search(cfg: RunConfig) -> Outcome:
                            temperature=cfg.llm.temperature, max_tokens=cfg.llm.max_tokens, timeout_s=cfg.llm.timeout_s)
         settings = ExecutorSettings(task=task.name, model_path=model_path, task_options=dict(cfg.task.options),
                                     data_llm=data_llm, data_llm_max_tokens=cfg.executor.data_llm_max_tokens,
+                                    quantization=cfg.executor.quantization,
                                     engine=cfg.executor.engine, engine_base_url=cfg.executor.engine_base_url,
                                     engine_model=cfg.executor.engine_model,
                                     vllm_gpu_memory_utilization=cfg.executor.vllm_gpu_memory_utilization,

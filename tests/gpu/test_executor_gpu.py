@@ -38,3 +38,17 @@ def test_executor_trains_and_evaluates_on_cuda(tiny_model: Path, tmp_path: Path)
     test = executor.run(Job(node_id="n0002", spec=warm, node_dir=str(tmp_path / "n2"), seed=1, train=False,
                             split="test", adapter=child.adapter_path))
     assert test.status is NodeStatus.SUCCEEDED and test.cost.eval_samples == 32
+
+
+def test_qlora_trains_a_4bit_base_model(tiny_model: Path, tmp_path: Path) -> None:
+    pytest.importorskip("bitsandbytes")
+    from trex.execute.executor import Executor, ExecutorSettings, Job
+    from trex.tree.records import DataRecipe, Direction, ExperimentSpec, NodeStatus, TrainConfig
+
+    executor = Executor(ExecutorSettings(task="math", model_path=str(tiny_model), quantization="nf4",
+                                         task_options={"train_size": 256, "dev_size": 16, "test_size": 16}))
+    spec = ExperimentSpec(objective="qlora", direction=Direction.LEARNING_RATE, data=DataRecipe(max_samples=32),
+                          train=TrainConfig(learning_rate=1e-3))
+    result = executor.run(Job(node_id="n0001", spec=spec, node_dir=str(tmp_path / "q"), seed=0))
+    assert result.status is NodeStatus.SUCCEEDED, result.error
+    assert (tmp_path / "q" / "adapter" / "adapter_config.json").is_file() and result.metrics["train_steps"] == 4

@@ -87,3 +87,11 @@ def test_openai_engine_evaluates_the_trained_adapter_by_name(tiny_model: Path, t
     rows = [json.loads(line) for line in Path(child.predictions_path).read_text().splitlines()]
     assert {r["prediction"] for r in rows} == {"7"}
     assert child.score == sum(r["gold"] == "7" for r in rows) / 8
+
+
+@pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="checks the refusal on a machine without a GPU")
+def test_qlora_on_cpu_fails_the_node_with_its_reason(tiny_model: Path, tmp_path: Path) -> None:
+    executor = Executor(ExecutorSettings(task="math", model_path=str(tiny_model), quantization="nf4",
+                                         task_options={"train_size": 64, "dev_size": 8, "test_size": 8}))
+    result = executor.run(Job(node_id="n0001", spec=spec(TrainMethod.SFT), node_dir=str(tmp_path), seed=0))
+    assert result.status is NodeStatus.FAILED and "executor.quantization=nf4 (QLoRA) needs a CUDA GPU" in result.error

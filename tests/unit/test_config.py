@@ -32,6 +32,7 @@ def test_defaults_fill_in() -> None:
     (minimal(executor={"engine": "tgi"}), "executor.engine='tgi' is not accepted; choose one of hf, vllm, openai"),
     (minimal(executor={"engine": "openai"}), "executor.engine=openai needs executor.engine_base_url"),
     (minimal(executor={"vllm_gpu_memory_utilization": 1.5}), "must lie in (0, 1]"),
+    (minimal(executor={"quantization": "int3"}), "executor.quantization='int3' is not accepted; choose one of none, nf4"),
 ])
 def test_bad_values_are_named_with_what_is_accepted(data, message) -> None:
     with pytest.raises(ConfigError) as err:
@@ -70,6 +71,13 @@ def test_cli_vllm_engine_without_gpu_is_refused_before_writing(tmp_path: Path) -
     proc = run_cli("+task=math", "executor.engine=vllm", f"run_dir={tmp_path / 'runs'}", cwd=tmp_path)
     assert proc.returncode == 2
     assert "executor.engine=vllm" in proc.stderr and "pip install -e .[gpu]" in proc.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="checks the refusal on a machine without a GPU")
+def test_cli_qlora_without_gpu_is_refused_before_writing(tmp_path: Path) -> None:
+    proc = run_cli("+task=math", "executor.quantization=nf4", f"run_dir={tmp_path / 'runs'}", cwd=tmp_path)
+    assert proc.returncode == 2 and "executor.quantization=nf4 (QLoRA) needs a CUDA GPU" in proc.stderr
     assert list(tmp_path.iterdir()) == []
 
 

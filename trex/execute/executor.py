@@ -31,6 +31,7 @@ class ExecutorSettings:
     task_options: dict[str, int] = field(default_factory=dict)
     data_llm: DataLLM | None = None     # the agent LLM, for the synthesize / llm_score data operators
     data_llm_max_tokens: int = 20_000   # per node: those operators stop calling once it is spent
+    quantization: str = "none"          # none | nf4: QLoRA, the base model in 4-bit (CUDA + bitsandbytes)
     engine: str = "hf"                  # hf | vllm | openai (see trex/eval/engines.py)
     engine_base_url: str | None = None
     engine_model: str | None = None
@@ -57,6 +58,26 @@ class Job:
     adapter: str | None = None          # evaluate this adapter without training
     parent_adapter: str | None = None   # for train.init_from=parent
     data_seed: int = 0                  # one per run, so equal recipes hit the data cache
+
+
+def load_base_model(path: str, on_gpu: bool, quantization: str):  # type: ignore[no-untyped-def]
+    """The model to fine-tune: fp32 on CPU, bf16 on GPU, or 4-bit NF4 for QLoRA (GPU only)."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    if quantization == "nf4":
+        if not on_gpu:
+            raise RuntimeError("executor.quantization=nf4 (QLoRA) needs a CUDA GPU; this executor has none")
+        from peft import prepare_model_for_kbit_training
+        from transformers import BitsAndBytesConfig
+
+        config = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
+                                    bnb_4bit_compute_dtype=torch.bfloat16)
+        model = AutoModelForCausalLM.from_pretrained(path, quantization_config=config, dtype=torch.bfloat16,
+                                                     device_map={"": torch.cuda.current_device()})
+        return prepare_model_for_kbit_training(model, use_gradient_checkpointing=False)
+    model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.bfloat16 if on_gpu else torch.float32)
+    return model.to("cuda") if on_gpu else model
 
 
 def ray_node_id() -> str:
@@ -117,7 +138,7 @@ class Executor:
 
     def _run(self, job: Job, node_dir: Path, phases: dict[str, float], started: float) -> RunResult:
         import torch
-        from transformers import AutoModelForCausalLM, AutoTokenizer
+        from transformers import AutoTokenizer
 
         from trex.data.recipe import build_sft_dataset
         from trex.model.resolve import cache_dir
@@ -129,9 +150,7 @@ class Executor:
         tokenizer = AutoTokenizer.from_pretrained(s.model_path)
         model = None
         if job.train or s.engine == "hf":
-            model = AutoModelForCausalLM.from_pretrained(s.model_path, dtype=torch.bfloat16 if on_gpu else torch.float32)
-            if on_gpu:
-                model = model.to("cuda")
+            model = load_base_model(s.model_path, on_gpu, s.quantization)
         if on_gpu:
             torch.cuda.reset_peak_memory_stats()
         metrics: dict[str, float] = {}
