@@ -32,5 +32,5 @@ def test_default_command_with_a_tiny_budget(tmp_path: Path) -> None:
     assert tree["llm_usage"]["calls"] >= 1
     assert (run / "llm-server.log").is_file() and (run / "llm-calls.jsonl").is_file()
     assert "base model (n0000)" in (run / "summary.md").read_text()
-    assert len(list((run / "wandb").glob("offline-run-*/run-*.wandb"))) == 2
+    assert len(list((run / "wandb").glob("offline-run-*/run-*.wandb"))) == 3   # two nodes and the search
     assert "nodes 2/2 done" in proc.stderr

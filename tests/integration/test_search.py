@@ -11,7 +11,7 @@ from tests.wandb_offline import read_runs
 from trex.config import (ClusterConfig, ExecutorConfig, LLMConfig, ModelConfig, RunConfig, SearchConfig,
                          TaskConfig, TrackerConfig)
 from trex.llm.scripted import ScriptedEndpoint
-from trex.tree.records import NodeStatus
+from trex.tree.records import LEARNING_RATES, NodeStatus
 from trex.tree.store import Tree
 
 
@@ -103,8 +103,15 @@ def test_wandb_offline_runs_were_written(search_run) -> None:
 def test_time_budget_with_cancel_stops_in_flight_nodes(tiny_model: Path, tmp_path: Path) -> None:
     from trex.runner import run_search
 
-    slow = reply(spec_json("long one", epochs=6), spec_json("long two", epochs=7))
-    with ScriptedEndpoint(lambda body: slow) as endpoint:
+    calls = iter(range(1000))
+
+    def slow(body: dict) -> str:   # new long experiments every call, so the search runs until the budget
+        i = next(calls)
+        lr = LEARNING_RATES[i % len(LEARNING_RATES)]
+        return reply(spec_json(f"long {i}", epochs=6, learning_rate=lr, lora_r=8 * (1 + i // 10)),
+                     spec_json(f"longer {i}", epochs=10, learning_rate=lr, lora_r=8 * (1 + i // 10)))
+
+    with ScriptedEndpoint(slow) as endpoint:
         cfg = RunConfig(
             task=TaskConfig(name="math", options={"train_size": 128, "dev_size": 8, "test_size": 8}),
             search=SearchConfig(max_nodes=10, max_minutes=0.4, on_budget="cancel", children_per_expansion=2,
