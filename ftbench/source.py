@@ -105,3 +105,27 @@ def carve(items: Sequence[T], held_fraction: float, seed: int) -> tuple[list[T],
 def read_text(module_file: str, name: str) -> str:
     """A text file beside the task module (description.md, catalog.md)."""
     return Path(module_file).with_name(name).read_text(encoding="utf-8")
+
+
+class TaskTexts:
+    """Mixin for a task dataclass: `description` and `catalog` from description.md and catalog.md
+    beside its module, and its `source` checked on construction (call super().__post_init__())."""
+
+    name: str
+    source: str
+
+    def __post_init__(self) -> None:
+        check_source(self.name, self.source)
+
+    def _text(self, file: str) -> str:
+        import sys
+
+        return read_text(str(sys.modules[type(self).__module__].__file__), file)
+
+    @property
+    def description(self) -> str:
+        return self._text("description.md")
+
+    @property
+    def catalog(self) -> str:
+        return self._text("catalog.md")

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from ftbench.base import Example, Split
-from ftbench.source import check_source, fixture_path, local_file, read_rows, read_text
+from ftbench.source import TaskTexts, fixture_path, local_file, read_rows
 
 REPO_URL = "https://github.com/wyim/aci-bench"
 FILES_URL = f"{REPO_URL}/tree/main/data/challenge_data"
@@ -44,7 +44,7 @@ def to_example(row: Mapping[str, Any], source_file: str) -> Example:
 
 
 @dataclass
-class AciBenchTask:
+class AciBenchTask(TaskTexts):
     """ACI-Bench full-note generation; `source="fixture"` reads the bundled hand-written CSVs."""
 
     name: str = "aci_bench"
@@ -57,18 +57,10 @@ class AciBenchTask:
     test_sets: tuple[str, ...] = TEST_SETS
 
     def __post_init__(self) -> None:
-        check_source(self.name, self.source)
+        super().__post_init__()
         unknown = set(self.test_sets) - set(TEST_SETS)
         if not self.test_sets or unknown:
             raise ValueError(f"{self.name}: test_sets must be a non-empty subset of {TEST_SETS}, got {self.test_sets}")
-
-    @property
-    def description(self) -> str:
-        return read_text(__file__, "description.md")
-
-    @property
-    def catalog(self) -> str:
-        return read_text(__file__, "catalog.md")
 
     def _path(self, stem: str) -> Path:
         relative = f"challenge_data/{stem}.csv"

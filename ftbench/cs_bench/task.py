@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from ftbench.base import Example, Split
-from ftbench.source import carve, check_source, fixture_path, local_file, read_text
+from ftbench.source import TaskTexts, carve, fixture_path, local_file, read_text
 
 FILE = "en_test.json"
 FILE_URL = "https://github.com/csbench/csbench/blob/main/data/en_test.json"
@@ -90,7 +90,7 @@ def normalize_blank(text: str) -> str:
 
 
 @dataclass
-class CsBenchTask:
+class CsBenchTask(TaskTexts):
     name: str = "cs_bench"
     version: str = "1.0"
     metric: str = "accuracy"
@@ -101,17 +101,6 @@ class CsBenchTask:
     test_fraction: float = 0.3
     dev_fraction: float = 0.12
     split_seed: int = 2_024
-
-    def __post_init__(self) -> None:
-        check_source(self.name, self.source)
-
-    @property
-    def description(self) -> str:
-        return read_text(__file__, "description.md")
-
-    @property
-    def catalog(self) -> str:
-        return read_text(__file__, "catalog.md")
 
     def _examples(self) -> list[Example]:
         path = fixture_path(__file__, FILE) if self.source == "fixture" else local_file(self.name, FILE, FILE_URL)

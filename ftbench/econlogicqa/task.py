@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ftbench.base import Example, Split
-from ftbench.source import check_source, fixture_path, hub_rows, read_rows, read_text
+from ftbench.source import TaskTexts, fixture_path, hub_rows, read_rows
 
 HUB_ID = "yinzhu-quan/econ_logic_qa"
 LETTERS = "ABCD"
@@ -38,7 +38,7 @@ def to_example(row: dict[str, Any], split: str, index: int) -> Example:
 
 
 @dataclass
-class EconLogicQaTask:
+class EconLogicQaTask(TaskTexts):
     name: str = "econlogicqa"
     version: str = "1.0"
     metric: str = "accuracy"
@@ -46,17 +46,6 @@ class EconLogicQaTask:
     source_url: str = "https://huggingface.co/datasets/yinzhu-quan/econ_logic_qa"
     license: str = "CC BY-NC-SA 4.0"
     kinds: tuple[str, ...] = ()
-
-    def __post_init__(self) -> None:
-        check_source(self.name, self.source)
-
-    @property
-    def description(self) -> str:
-        return read_text(__file__, "description.md")
-
-    @property
-    def catalog(self) -> str:
-        return read_text(__file__, "catalog.md")
 
     def _split(self, split: Split) -> list[Example]:
         name = SOURCE_SPLITS[split]

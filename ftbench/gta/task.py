@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from ftbench.base import Example, Split
-from ftbench.source import carve, check_source, fixture_path, local_file, read_text
+from ftbench.source import TaskTexts, carve, fixture_path, local_file, read_text
 
 SOURCE_URL = "https://huggingface.co/datasets/Jize1/GTA/resolve/main/dataset.json"
 TEST_FRACTION, DEV_FRACTION = 0.3, 0.15
@@ -153,7 +153,7 @@ def _as_call(obj: Any) -> tuple[str, Any] | None:
 
 
 @dataclass
-class GtaTask:
+class GtaTask(TaskTexts):
     """GTA step-by-step tool-call prediction; `source="fixture"` reads the bundled sample."""
 
     name: str = "gta"
@@ -163,17 +163,6 @@ class GtaTask:
     source_url: str = SOURCE_URL
     license: str = "Apache-2.0"
     kinds: tuple[str, ...] = KINDS
-
-    def __post_init__(self) -> None:
-        check_source(self.name, self.source)
-
-    @property
-    def description(self) -> str:
-        return read_text(__file__, "description.md")
-
-    @property
-    def catalog(self) -> str:
-        return read_text(__file__, "catalog.md")
 
     def _path(self) -> Path:
         if self.source == "fixture":

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ftbench.base import Example, Split
-from ftbench.source import check_source, fixture_path, hub_rows, read_rows, read_text
+from ftbench.source import TaskTexts, fixture_path, hub_rows, read_rows
 
 HUB_ID = "bigbio/hallmarks_of_cancer"
 HUB_CONFIG = "hallmarks_of_cancer_source"
@@ -84,7 +84,7 @@ def _set_f1(predicted: set[str], gold: set[str]) -> float:
 
 
 @dataclass
-class HocTask:
+class HocTask(TaskTexts):
     name: str = "hoc"
     version: str = "1.0"
     metric: str = "macro_f1"
@@ -92,17 +92,6 @@ class HocTask:
     source_url: str = "https://huggingface.co/datasets/bigbio/hallmarks_of_cancer"
     license: str = "GPL-3.0"
     kinds: tuple[str, ...] = ()
-
-    def __post_init__(self) -> None:
-        check_source(self.name, self.source)
-
-    @property
-    def description(self) -> str:
-        return read_text(__file__, "description.md")
-
-    @property
-    def catalog(self) -> str:
-        return read_text(__file__, "catalog.md")
 
     def load(self, split: Split) -> list[Example]:
         name = SOURCE_SPLITS[Split(split)]

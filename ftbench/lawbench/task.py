@@ -25,7 +25,7 @@ from typing import Any
 
 from ftbench.base import Example, Split
 from ftbench.lawbench import metrics
-from ftbench.source import carve, check_source, fixture_path, local_file, read_rows, read_text
+from ftbench.source import TaskTexts, carve, fixture_path, local_file, read_rows
 
 KINDS = ("1-1", "1-2", "2-1", "2-2", "2-3", "2-4", "2-5", "2-6", "2-7", "2-8", "2-9", "2-10",
          "3-1", "3-2", "3-3", "3-4", "3-5", "3-6", "3-7", "3-8")
@@ -71,7 +71,7 @@ def _official_skip(example: Example) -> bool:
 
 
 @dataclass
-class LawBenchTask:
+class LawBenchTask(TaskTexts):
     """`kinds` picks the sub-tasks to load (all 20 by default); `source="fixture"` reads the bundled sample."""
 
     name: str = "lawbench"
@@ -84,18 +84,10 @@ class LawBenchTask:
     _cache: dict[str, list[Example]] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        check_source(self.name, self.source)
+        super().__post_init__()
         unknown = set(self.kinds) - set(KINDS)
         if unknown:
             raise ValueError(f"lawbench: unknown sub-tasks {sorted(unknown)}; expected some of {KINDS}")
-
-    @property
-    def description(self) -> str:
-        return read_text(__file__, "description.md")
-
-    @property
-    def catalog(self) -> str:
-        return read_text(__file__, "catalog.md")
 
     def _path(self, kind: str) -> Path:
         if self.source == "fixture":

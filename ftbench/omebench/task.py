@@ -27,7 +27,7 @@ from typing import Any
 
 from ftbench.base import Example, Split
 from ftbench.omebench.ome_score import ome_scores
-from ftbench.source import carve, check_source, fixture_path, local_file, read_rows, read_text
+from ftbench.source import TaskTexts, carve, fixture_path, local_file, read_rows
 
 KINDS = ("easy", "medium", "hard")
 REPO_URL = "https://github.com/skylarkie/oMeBench/tree/main/data"
@@ -90,7 +90,7 @@ def parse_steps(text: str) -> list[dict[str, str]] | None:
 
 
 @dataclass
-class OMeBenchTask:
+class OMeBenchTask(TaskTexts):
     """`source="fixture"` reads the hand-written sample in `fixture/` (same file names and fields)."""
 
     name: str = "omebench"
@@ -104,17 +104,9 @@ class OMeBenchTask:
     kinds: tuple[str, ...] = KINDS
 
     def __post_init__(self) -> None:
-        check_source(self.name, self.source)
+        super().__post_init__()
         if self.source == "fixture":
             self.dev_fraction = 0.34
-
-    @property
-    def description(self) -> str:
-        return read_text(__file__, "description.md")
-
-    @property
-    def catalog(self) -> str:
-        return read_text(__file__, "catalog.md")
 
     def _rows(self, filename: str) -> list[dict[str, Any]]:
         if self.source == "fixture":

@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from ftbench.base import Example, Split
-from ftbench.source import carve, check_source, fixture_path, local_file, read_rows, read_text
+from ftbench.source import TaskTexts, carve, fixture_path, local_file, read_rows
 
 RELEASE_URL = "https://github.com/open-compass/OpenFinData/releases/download/release/openfindata_release.zip"
 OPTION_COUNTS = {
@@ -86,7 +86,7 @@ def to_example(row: Mapping[str, Any], file: str, index: int) -> Example:
 
 
 @dataclass
-class OpenFinDataTask:
+class OpenFinDataTask(TaskTexts):
     """OpenFinData's nine OpenCompass-scored files; `source="fixture"` reads the bundled hand-written sample."""
 
     name: str = "openfindata"
@@ -99,17 +99,6 @@ class OpenFinDataTask:
     seed: int = 2024
     test_fraction: float = 0.5
     dev_fraction: float = 0.2
-
-    def __post_init__(self) -> None:
-        check_source(self.name, self.source)
-
-    @property
-    def description(self) -> str:
-        return read_text(__file__, "description.md")
-
-    @property
-    def catalog(self) -> str:
-        return read_text(__file__, "catalog.md")
 
     def _path(self, file: str) -> Path:
         relative = f"openfindata_release/{file}.json"

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ftbench.base import Example, Split
-from ftbench.source import carve, check_source, fixture_path, hub_rows, read_rows, read_text
+from ftbench.source import TaskTexts, carve, fixture_path, hub_rows, read_rows
 
 LABELS = ("negative", "positive")
 HUB_ID = "stanfordnlp/sst2"
@@ -30,7 +30,7 @@ def to_example(row: dict[str, Any], split: str) -> Example:
 
 
 @dataclass
-class Sst2Task:
+class Sst2Task(TaskTexts):
     """Splits: train = official train minus the carved dev, dev = `dev_size` rows of official
     train (at most a quarter of it; seed `split_seed`), test = official validation."""
 
@@ -43,17 +43,6 @@ class Sst2Task:
     kinds: tuple[str, ...] = ()
     dev_size: int = 1_000
     split_seed: int = 2_024
-
-    def __post_init__(self) -> None:
-        check_source(self.name, self.source)
-
-    @property
-    def description(self) -> str:
-        return read_text(__file__, "description.md")
-
-    @property
-    def catalog(self) -> str:
-        return read_text(__file__, "catalog.md")
 
     def _rows(self, source_split: str) -> list[dict[str, Any]]:
         if self.source == "fixture":

@@ -39,7 +39,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ftbench.base import Example, Split
-from ftbench.source import carve, check_source, fixture_path, hub_rows, read_rows, read_text
+from ftbench.source import TaskTexts, carve, fixture_path, hub_rows, read_rows, read_text
 from ftbench.tomg_bench import chem
 
 KINDS = ("AddComponent", "DelComponent", "SubComponent", "LogP", "MR", "QED",
@@ -125,7 +125,7 @@ def to_example(row: dict[str, Any], kind: str, ex_id: str, reference: str = "") 
 
 
 @dataclass
-class TomgBenchTask:
+class TomgBenchTask(TaskTexts):
     """`source="fixture"` reads the hand-written sample in `fixture/` (same files and columns)."""
 
     name: str = "tomg_bench"
@@ -141,21 +141,13 @@ class TomgBenchTask:
     kinds: tuple[str, ...] = KINDS
 
     def __post_init__(self) -> None:
-        check_source(self.name, self.source)
+        super().__post_init__()
         if self.test_scale not in TEST_REPOS:
             raise ValueError(f"tomg_bench: test_scale={self.test_scale!r} is not one of {tuple(TEST_REPOS)}")
         if self.openmolins_scale not in OPENMOLINS_SCALES:
             raise ValueError(f"tomg_bench: openmolins_scale={self.openmolins_scale!r} is not one of {OPENMOLINS_SCALES}")
         if self.source == "fixture":
             self.dev_fraction = 0.34
-
-    @property
-    def description(self) -> str:
-        return read_text(__file__, "description.md")
-
-    @property
-    def catalog(self) -> str:
-        return read_text(__file__, "catalog.md")
 
     def _test(self) -> list[Example]:
         references: dict[str, str] = {}
