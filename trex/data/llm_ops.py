@@ -13,13 +13,15 @@ import math
 import os
 import random
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from datasets import Dataset
 
 from trex.agent.prompts import render_rewrite, render_score, render_synthesize
-from trex.llm.client import LLMClient, StructuredMode
 from trex.tree.records import LLMScoreOp, LLMUsage, SynthesizeOp
+
+if TYPE_CHECKING:      # the openai SDK loads only when an operator really calls the LLM
+    from trex.llm.client import LLMClient
 
 log = logging.getLogger(__name__)
 NEW_PER_CALL = 4      # small models keep a handful of examples coherent per reply
@@ -33,13 +35,15 @@ class DataLLM:
 
     base_url: str
     model: str
-    mode: str = StructuredMode.JSON_SCHEMA.value
+    mode: str = "json_schema"        # a trex.llm.client.StructuredMode value
     api_key_env: str = ""            # read from the executor's environment; never stored
     temperature: float = 0.7
     max_tokens: int = 1024
     timeout_s: float = 600.0
 
     def client(self) -> LLMClient:
+        from trex.llm.client import LLMClient, StructuredMode
+
         key = os.environ.get(self.api_key_env, "not-needed") if self.api_key_env else "not-needed"
         return LLMClient(self.base_url, self.model, key, mode=StructuredMode(self.mode),
                          temperature=self.temperature, max_tokens=self.max_tokens, timeout_s=self.timeout_s)
