@@ -6,8 +6,9 @@ Same data (the math task's train split with worked solutions, trex's default ans
 shuffled with seed 0, first N), same LoRA and
 training arguments as trex's default spec, same dev evaluation (greedy, 48 new tokens,
 batches of 64, left padding). Default: the same kernels trex uses on CPU (plain-loss trainer,
-trex's batched generator), so the difference to trex is orchestration alone. --stock: TRL's
-SFTTrainer and transformers' generate as they come. Prints one JSON line of seconds.
+trex's batched generator, no gradient checkpointing), so the difference to trex is
+orchestration alone. --stock: TRL's SFTTrainer, SFTConfig defaults and transformers' generate
+as they come. Prints one JSON line of seconds.
 """
 from __future__ import annotations
 
@@ -51,7 +52,10 @@ def main() -> None:
     config = SFTConfig(output_dir=str(out / "checkpoints"), num_train_epochs=1, learning_rate=2e-4,
                        per_device_train_batch_size=8, use_cpu=True, save_strategy="no", report_to="none",
                        logging_steps=5, seed=0, data_seed=0, lr_scheduler_type="cosine", warmup_steps=0.05,
-                       max_length=256, disable_tqdm=True, bf16=cpu_supports_bf16())
+                       max_length=256, disable_tqdm=True, bf16=cpu_supports_bf16(),
+                       # TRL 1.16 turns gradient checkpointing on by default; trex turns it off (a 135M
+                       # model fits without it). --stock keeps TRL's default.
+                       **({} if args.stock else {"gradient_checkpointing": False}))
     lora = LoraConfig(r=16, lora_alpha=32, lora_dropout=0.05, target_modules="all-linear", task_type="CAUSAL_LM")
     trainer_cls = SFTTrainer if args.stock else PlainLossSFTTrainer
     trainer = trainer_cls(model=model, args=config, train_dataset=ds, processing_class=tokenizer, peft_config=lora)
