@@ -81,9 +81,14 @@ def test_sigkill_at_random_points_then_resume(tiny_model: Path, tmp_path: Path) 
             args = first if attempt == 0 else [f"resume={run}", *common]
             proc = launch(args, tmp_path)
             if kills < 3:
-                deadline = time.monotonic() + rng.uniform(10, 35)
+                # Kill points follow the run's progress, not the clock, so a fast machine cannot
+                # finish first: after 1, 3 and 5 finished nodes, plus a random 0-3 s.
+                target = 1 + 2 * kills
+                while len(finished(run)) < target and proc.poll() is None:
+                    time.sleep(0.1)
+                deadline = time.monotonic() + rng.uniform(0, 3)
                 while time.monotonic() < deadline and proc.poll() is None:
-                    time.sleep(0.2)
+                    time.sleep(0.1)
                 if proc.poll() is None:
                     before = finished(run)
                     kill_driver(proc)
