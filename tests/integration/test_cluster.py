@@ -124,7 +124,10 @@ def test_losing_a_node_requeues_its_experiment_and_the_search_completes(tiny_mod
                                                                           cluster: LocalCluster) -> None:
     from trex.runner import run_search
 
-    slow = reply(spec_json("slow one", epochs=4), spec_json("slow two", epochs=5))
+    long_specs = [spec_json("slow one", epochs=8), spec_json("slow two", epochs=9)]
+    for spec in long_specs:
+        spec["data"]["max_samples"] = 64      # long enough to be killed mid-training on a fast machine
+    slow = reply(*long_specs)
     killed: list[str] = []
 
     def kill_when_a_child_runs_on_the_worker() -> None:
@@ -132,7 +135,7 @@ def test_losing_a_node_requeues_its_experiment_and_the_search_completes(tiny_mod
         while time.monotonic() < deadline and not killed:
             for log in (tmp_path / "lost" / "nodes").glob("n000[12]/log.txt"):
                 if f"starting on Ray node {cluster.ids['worker']}" in log.read_text():
-                    time.sleep(2)             # let it get into training
+                    time.sleep(0.5)           # the experiment is in flight on the worker
                     cluster.kill_worker()
                     killed.append(log.parent.name)
                     return
