@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
-from ftbench.base import SourceUnavailable
+from ftbench.base import Example, SourceUnavailable
 
 SOURCES = ("hub", "fixture")
 T = TypeVar("T")
@@ -100,6 +100,12 @@ def carve(items: Sequence[T], held_fraction: float, seed: int) -> tuple[list[T],
     n_held = max(1, round(len(items) * held_fraction)) if len(items) > 1 else 0
     held = set(order[:n_held])
     return ([x for i, x in enumerate(items) if i not in held], [x for i, x in enumerate(items) if i in held])
+
+
+def drop_held_out(train: list[Example], *held_out: list[Example]) -> list[Example]:
+    """`train` without the examples whose question also occurs in a held-out split."""
+    held = {e.question for split in held_out for e in split}
+    return [e for e in train if e.question not in held]
 
 
 def read_text(module_file: str, name: str) -> str:

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from ftbench.base import Example, Split
-from ftbench.source import TaskTexts, carve, fixture_path, local_file, read_text
+from ftbench.source import TaskTexts, carve, drop_held_out, fixture_path, local_file, read_text
 
 FILE = "en_test.json"
 FILE_URL = "https://github.com/csbench/csbench/blob/main/data/en_test.json"
@@ -114,8 +114,7 @@ class CsBenchTask(TaskTexts):
         train, dev = carve(rest, self.dev_fraction, self.split_seed + 1)
         if split is Split.DEV:
             return dev
-        held = {e.question for e in dev + test}
-        return [e for e in train if e.question not in held]
+        return drop_held_out(train, dev, test)
 
     def messages(self, question: str) -> list[dict[str, str]]:
         return [{"role": "user", "content": (

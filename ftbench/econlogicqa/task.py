@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ftbench.base import Example, Split
-from ftbench.source import TaskTexts, fixture_path, hub_rows, read_rows
+from ftbench.source import TaskTexts, drop_held_out, fixture_path, hub_rows, read_rows
 
 HUB_ID = "yinzhu-quan/econ_logic_qa"
 LETTERS = "ABCD"
@@ -58,8 +58,7 @@ class EconLogicQaTask(TaskTexts):
         examples = self._split(split)
         if split is not Split.TRAIN:
             return examples
-        held = {e.question for s in (Split.DEV, Split.TEST) for e in self._split(s)}
-        return [e for e in examples if e.question not in held]
+        return drop_held_out(examples, self._split(Split.DEV), self._split(Split.TEST))
 
     def messages(self, question: str) -> list[dict[str, str]]:
         return [{"role": "user", "content": (

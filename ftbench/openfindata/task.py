@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from ftbench.base import Example, Split
-from ftbench.source import TaskTexts, carve, fixture_path, local_file, read_rows
+from ftbench.source import TaskTexts, carve, drop_held_out, fixture_path, local_file, read_rows
 
 RELEASE_URL = "https://github.com/open-compass/OpenFinData/releases/download/release/openfindata_release.zip"
 OPTION_COUNTS = {
@@ -110,8 +110,7 @@ class OpenFinDataTask(TaskTexts):
         items = [to_example(row, file, i) for i, row in enumerate(read_rows(self._path(file)))]
         rest, test = carve(items, self.test_fraction, self.seed)
         train, dev = carve(rest, self.dev_fraction, self.seed)
-        held = {e.question for e in test + dev}
-        return {Split.TRAIN: [e for e in train if e.question not in held], Split.DEV: dev, Split.TEST: test}
+        return {Split.TRAIN: drop_held_out(train, dev, test), Split.DEV: dev, Split.TEST: test}
 
     def load(self, split: Split) -> list[Example]:
         split = Split(split)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ftbench.base import Example, Split
-from ftbench.source import TaskTexts, carve, fixture_path, hub_rows, read_rows
+from ftbench.source import TaskTexts, carve, drop_held_out, fixture_path, hub_rows, read_rows
 
 LABELS = ("negative", "positive")
 HUB_ID = "stanfordnlp/sst2"
@@ -58,8 +58,7 @@ class Sst2Task(TaskTexts):
         train, dev = carve(pool, min(0.25, self.dev_size / max(1, len(pool))), self.split_seed)
         if split is Split.DEV:
             return dev
-        held = {e.question for e in test} | {e.question for e in dev}
-        return [e for e in train if e.question not in held]
+        return drop_held_out(train, dev, test)
 
     def messages(self, question: str) -> list[dict[str, str]]:
         return [{"role": "user", "content": (
