@@ -60,7 +60,6 @@ class Driver:
         self.group = run_dir.name
         self.requeue_lost, self.wait_for_resources_s = requeue_lost, wait_for_resources_s
         self.requeued: set[str] = set()            # nodes already re-queued once after losing their executor
-        self.starved_since: float | None = None    # work left, but no room for any executor
         self.queue: deque[str] = deque()
         self.in_flight: dict[ray.ObjectRef, str] = {}
         self.started = time.monotonic()
@@ -78,15 +77,15 @@ class Driver:
                     stop_reason = self._fill_slots()
                 progress.update(self.tree)
                 if not self.in_flight:
-                    if stop_reason or not self._starved():
+                    if stop_reason or not self.queue or self.pool.size:
                         break
-                    if time.monotonic() - self.starved_since > self.wait_for_resources_s:
+                    # Queued work, but no room on the cluster for any executor (nodes lost, or full).
+                    log.warning("%d experiment(s) wait for room on the cluster", len(self.queue))
+                    if not self._room_within(self.wait_for_resources_s):
                         stop_reason = (f"no executor could be placed for {self.wait_for_resources_s:.0f} s "
                                        "(the cluster lost nodes or is full)")
                         break
-                    time.sleep(1.0)
                     continue
-                self.starved_since = None
                 if stop_reason and self.search.on_budget == "cancel":
                     self._cancel_in_flight(stop_reason)
                     break
@@ -168,16 +167,6 @@ class Driver:
             if time.monotonic() > deadline:
                 return False
             time.sleep(1.0)
-        return True
-
-    def _starved(self) -> bool:
-        """True while queued work waits for an executor the cluster has no room for."""
-        if not self.queue or self.pool.size:
-            self.starved_since = None
-            return False
-        if self.starved_since is None:
-            self.starved_since = time.monotonic()
-            log.warning("%d experiment(s) wait for room on the cluster", len(self.queue))
         return True
 
     def _collect(self, ref: ray.ObjectRef) -> None:
