@@ -38,19 +38,57 @@ def fixture_path(module_file: str, name: str) -> Path:
     return path
 
 
+class UnreadableFile(ValueError):
+    """A data file that does not parse; the message names the file, where (e.g. "line 3") and why."""
+
+    def __init__(self, path: Path | str, where: str, detail: str) -> None:
+        super().__init__(f"{path}{' ' + where if where else ''}: {detail}")
+        self.path, self.where, self.detail = str(path), where, detail
+
+
+def _json_error(err: json.JSONDecodeError) -> str:
+    return f"not valid JSON ({err.msg} at column {err.colno})"
+
+
+def _jsonl_rows(path: Path, text: str) -> list[dict[str, Any]]:
+    rows = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as err:
+            raise UnreadableFile(path, f"line {number}", _json_error(err)) from None
+        if not isinstance(row, dict):
+            raise UnreadableFile(path, f"line {number}", f"a JSON {type(row).__name__}, not an object of fields")
+        rows.append(row)
+    return rows
+
+
 def read_rows(path: Path) -> list[dict[str, Any]]:
-    """Rows of a .jsonl, .json (a list, or {"data": [...]}), .csv or .tsv file."""
-    text = path.read_text(encoding="utf-8")
+    """Rows of a .jsonl, .json (a list, or {"data": [...]}), .csv or .tsv file.
+    Raises UnreadableFile naming the file (and the line) that does not parse."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        raise UnreadableFile(path, "", f"not UTF-8 text ({err.reason} at byte {err.start})") from None
     if path.suffix == ".jsonl":
-        return [json.loads(line) for line in text.splitlines() if line.strip()]
+        return _jsonl_rows(path, text)
     if path.suffix == ".json":
-        data = json.loads(text)
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as err:
+            raise UnreadableFile(path, f"line {err.lineno}", _json_error(err)) from None
         return data["data"] if isinstance(data, dict) and "data" in data else data
     if path.suffix in (".csv", ".tsv"):
         import csv
         import io
 
-        return list(csv.DictReader(io.StringIO(text), delimiter="\t" if path.suffix == ".tsv" else ","))
+        reader = csv.DictReader(io.StringIO(text), delimiter="\t" if path.suffix == ".tsv" else ",")
+        try:
+            return list(reader)
+        except csv.Error as err:
+            raise UnreadableFile(path, f"line {reader.line_num}", f"not valid {path.suffix[1:].upper()} ({err})") from None
     raise ValueError(f"cannot read {path}: expected .jsonl, .json, .csv or .tsv")
 
 

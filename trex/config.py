@@ -107,6 +107,7 @@ class LLMConfig:
     max_tokens: int = 1024
     timeout_s: float = 600.0
     startup_timeout_s: float = 60.0
+    max_restarts: int = 3              # llamacpp/vllm: restarts of a server that died before the run stops
     tensor_parallel_size: int = 1      # vllm: GPUs the server's Ray actor holds
     max_model_len: int | None = None   # vllm: None = the model's own context length
     gpu_memory_utilization: float = 0.9   # vllm
@@ -133,6 +134,8 @@ class ExecutorConfig:
     bf16: bool = True                  # bf16 autocast for CPU training where supported
     logging_steps: int = 5
     max_train_samples: int = 50_000    # proposals above this are rejected (not clamped)
+    node_timeout_s: float = 7200.0     # a training node running longer is FAILED and its executor replaced
+    eval_timeout_s: float = 1800.0     # the same for evaluation-only jobs (the root, the final test pass)
     data_llm_max_tokens: int = 20_000  # per node, for the synthesize / llm_score data operators
     backend: str = "inprocess"         # inprocess: train inside the executor actor; ray_train: TorchTrainer
     workers: int = 1                   # ray_train: data-parallel workers per fine-tune
@@ -190,7 +193,8 @@ CHOICES = {
 POSITIVE = ("search.max_nodes", "search.max_minutes", "search.children_per_expansion",
             "search.max_children", "search.max_concurrent", "search.max_failed_expansions", "search.memory_tokens", "executor.cpus_per_executor",
             "executor.eval_batch_size", "executor.max_new_tokens", "executor.max_train_samples", "executor.data_llm_max_tokens",
-            "executor.workers", "executor.cpus_per_worker", "llm.max_tokens", "llm.n_ctx", "llm.tensor_parallel_size")
+            "executor.workers", "executor.cpus_per_worker", "llm.max_tokens", "llm.n_ctx", "llm.tensor_parallel_size",
+            "executor.node_timeout_s", "executor.eval_timeout_s")
 
 
 def build(cls: type, data: dict[str, Any], where: str = "") -> Any:
@@ -255,7 +259,7 @@ def validate(cfg: RunConfig, available_tasks: list[str]) -> RunConfig:
     for key in POSITIVE:
         if _get(cfg, key) <= 0:
             raise ConfigError(f"{key}={_get(cfg, key)!r} must be > 0")
-    for key in ("search.exploration", "search.virtual_loss"):
+    for key in ("search.exploration", "search.virtual_loss", "llm.max_restarts"):
         if _get(cfg, key) < 0:
             raise ConfigError(f"{key}={_get(cfg, key)!r} must be >= 0")
     if not 0.0 <= cfg.search.failed_reward <= 1.0:
@@ -321,7 +325,8 @@ def from_dict(data: dict[str, Any], available_tasks: list[str], overridden: list
 # Anything else (task, model, policy, spec limits, seed) defines the search and is refused.
 RESUMABLE = ("search.max_nodes", "search.max_minutes", "search.max_device_hours", "search.max_llm_tokens",
              "search.on_budget", "search.max_concurrent", "search.max_failed_expansions",
-             "llm", "tracker", "cluster", "researcher.price_per_1k_prompt", "researcher.price_per_1k_completion", "executor.eval_batch_size", "run_dir", "name", "resume")
+             "llm", "tracker", "cluster", "researcher.price_per_1k_prompt", "researcher.price_per_1k_completion", "executor.eval_batch_size",
+             "executor.node_timeout_s", "executor.eval_timeout_s", "run_dir", "name", "resume")
 
 
 def _lookup(data: dict[str, Any], dotted: str) -> Any:

@@ -18,12 +18,13 @@ from trex.config import SearchConfig
 from trex.execute.executor import Job
 from trex.execute.pool import ExecutorPool
 from trex.llm.client import LLMUnavailable
+from trex.llm.supervisor import Supervisor
 from trex.progress import Progress
 from trex.track.base import Tracker
 from trex.track.report import FinalScores, render_summary
 from trex.tree.budget import budget_spent
 from trex.tree.policy import Backup, PolicySettings, normalize_reward, select_for_expansion
-from trex.tree.records import DataRecipe, Direction, ExperimentSpec, NodeStatus, RunResult
+from trex.tree.records import Cost, DataRecipe, Direction, ExperimentSpec, NodeStatus, RunResult
 from trex.tree.store import Tree, write_json
 
 log = logging.getLogger(__name__)
@@ -35,6 +36,26 @@ class Outcome:
     final: FinalScores
     stop_reason: str
     wall_s: float
+    failure: str = ""      # why the search failed as infrastructure ('' when it did not): exit non-zero
+
+
+@dataclass(frozen=True)
+class Timeouts:
+    """Seconds a job may run before it is FAILED and its executor killed and replaced."""
+
+    train_s: float = 7200.0    # a node that trains (executor.node_timeout_s)
+    eval_s: float = 1800.0     # an evaluation-only job: the root, the final test pass (executor.eval_timeout_s)
+
+    def of(self, job: Job) -> float:
+        return self.train_s if job.train else self.eval_s
+
+
+class SearchInterrupted(Exception):
+    """Ctrl-C: running nodes were marked for re-queue and the tree saved; resume continues it."""
+
+    def __init__(self, run_dir: Path, requeued: list[str]) -> None:
+        super().__init__(f"interrupted; {len(requeued)} running node(s) re-queued")
+        self.run_dir, self.requeued = run_dir, requeued
 
 
 def baseline_spec(max_samples: int | None = None) -> ExperimentSpec:
@@ -50,7 +71,8 @@ class Driver:
     def __init__(self, *, search: SearchConfig, run_dir: Path, task_metric: str, researcher: Researcher,
                  pool: ExecutorPool, tracker: Tracker, reference_score: float | None = None,
                  max_train_samples: int | None = None, tree: Tree | None = None, requeue_lost: bool = True,
-                 wait_for_resources_s: float = 300.0) -> None:
+                 wait_for_resources_s: float = 300.0, timeouts: Timeouts = Timeouts(),
+                 llm_server: Supervisor | None = None) -> None:
         self.search, self.run_dir, self.metric = search, run_dir, task_metric
         self.researcher, self.pool, self.tracker = researcher, pool, tracker
         self.reference, self.max_train_samples = reference_score, max_train_samples
@@ -62,6 +84,8 @@ class Driver:
         self.requeued: set[str] = set()            # nodes already re-queued once after losing their executor
         self.queue: deque[str] = deque()
         self.in_flight: dict[ray.ObjectRef, str] = {}
+        self.deadlines: dict[ray.ObjectRef, tuple[float, float]] = {}   # ref -> (monotonic deadline, limit s)
+        self.timeouts, self.llm_server = timeouts, llm_server
         self.started = time.monotonic()
         self.empty_proposals = 0
         self.last_llm_error = ""
@@ -69,6 +93,13 @@ class Driver:
 
     # -- the loop ------------------------------------------------------------------
     def run(self) -> Outcome:
+        try:
+            stop_reason = self._loop()
+        except KeyboardInterrupt:
+            raise SearchInterrupted(self.run_dir, self._interrupt()) from None
+        return self._finish(stop_reason)
+
+    def _loop(self) -> str:
         self._start_or_resume()
         stop_reason = ""
         with Progress(self.search.max_nodes, self.tree.spent_s) as progress:
@@ -92,7 +123,8 @@ class Driver:
                 ready, _ = ray.wait(list(self.in_flight), num_returns=1, timeout=1.0)
                 for ref in ready:
                     self._collect(ref)
-        return self._finish(stop_reason or "no node left to expand")
+                self._expire_overdue()
+        return stop_reason or "no node left to expand"
 
     def elapsed_s(self) -> float:
         return self.tree.spent_s + (time.monotonic() - self.started)
@@ -107,6 +139,8 @@ class Driver:
         """Start queued nodes on free executors, expanding the tree when the queue is empty.
         Returns why the search must stop, or '' to keep going."""
         while self.pool.free:
+            if self.llm_server is not None and self.llm_server.failure:
+                return f"the agent LLM server cannot be kept up: {self.llm_server.failure}"
             if reason := self._budget(count_nodes=False):
                 return reason
             if self.queue:
@@ -130,9 +164,15 @@ class Driver:
         if target is None:
             return False
         room = min(s.max_nodes - len(self.tree), s.max_children - self.tree.n_children(target))
+        deaths = len(self.llm_server.deaths) if self.llm_server else 0
         try:
             proposal = self.researcher.propose(self.tree, target, seed=seed)
         except (LLMUnavailable, openai.OpenAIError) as err:
+            if self.llm_server is not None and len(self.llm_server.deaths) > deaths:
+                # The server died under this call: not the Researcher's fault; try again once it is back.
+                log.warning("Researcher call for %s lost to a server death; waiting for the restart", target)
+                self.llm_server.wait_up()
+                return True
             # A slow or failing LLM costs this expansion, never the search (the run stays resumable).
             self.empty_proposals += 1
             self.last_llm_error = str(err)
@@ -156,9 +196,43 @@ class Driver:
         job = Job(node_id=node_id, spec=node.spec, node_dir=str(self._node_dir(node_id)),
                   seed=self.search.seed + int(node_id[1:]), train=parent is not None, data_seed=self.search.seed,
                   parent_adapter=parent.result.adapter_path if parent and parent.result else None)
-        self.in_flight[self.pool.submit(job)] = node_id
+        ref = self.pool.submit(job)
+        self._track(ref, job)
+        self.in_flight[ref] = node_id
         self.tree.mark_running(node_id, time.time())
         self._save()
+
+    def _track(self, ref: ray.ObjectRef, job: Job) -> None:
+        limit = self.timeouts.of(job)
+        self.deadlines[ref] = (time.monotonic() + limit, limit)
+
+    def _overdue(self, refs: list[ray.ObjectRef]) -> list[tuple[ray.ObjectRef, float]]:
+        now = time.monotonic()
+        return [(ref, self.deadlines[ref][1]) for ref in refs if now > self.deadlines[ref][0]]
+
+    def _expire_overdue(self) -> None:
+        """FAIL every node past its timeout; its (hung) executor is killed and later replaced."""
+        for ref, limit in self._overdue(list(self.in_flight)):
+            node_id = self.in_flight.pop(ref)
+            self.deadlines.pop(ref)
+            self.pool.release(ref, actor_died=True)
+            log.warning("%s timed out after %.0f s; its executor was killed", node_id, limit)
+            self._record(node_id, RunResult(status=NodeStatus.FAILED, cost=Cost(total_s=limit),
+                                            error=f"timed out after {limit:.0f} s (executor.node_timeout_s / "
+                                                  "eval_timeout_s); its executor was killed and replaced"))
+
+    def _interrupt(self) -> list[str]:
+        """Stop every running node and mark it for re-queue, so a resume runs it again."""
+        requeued = []
+        for ref, node_id in list(self.in_flight.items()):
+            self.in_flight.pop(ref)
+            self.deadlines.pop(ref, None)
+            self.pool.release(ref, actor_died=True)
+            self.tree.requeue(node_id)
+            requeued.append(node_id)
+        self._save()
+        log.warning("interrupted: %d running node(s) marked for re-queue: %s", len(requeued), ", ".join(requeued))
+        return requeued
 
     def _room_within(self, seconds: float) -> bool:
         """Wait up to `seconds` for room for one executor."""
@@ -171,6 +245,7 @@ class Driver:
 
     def _collect(self, ref: ray.ObjectRef) -> None:
         node_id = self.in_flight.pop(ref)
+        self.deadlines.pop(ref, None)
         result, died = self._result_of(ref)
         self.pool.release(ref, actor_died=died)
         if died and self.requeue_lost and node_id not in self.requeued:
@@ -207,6 +282,7 @@ class Driver:
     def _cancel_in_flight(self, reason: str) -> None:
         for ref, node_id in list(self.in_flight.items()):
             self.in_flight.pop(ref)
+            self.deadlines.pop(ref, None)
             self.pool.release(ref, actor_died=True)   # kills the actor mid-task; a fresh one replaces it
             self._record(node_id, RunResult(status=NodeStatus.FAILED, error=f"cancelled: {reason}"))
 
@@ -253,7 +329,20 @@ class Driver:
                                                  "best_node": (self.tree.best() or self.tree.root).id})
         self.tracker.finish()
         log.info("search stopped: %s", stop_reason)
-        return Outcome(self.tree, final, stop_reason, wall)
+        return Outcome(self.tree, final, stop_reason, wall, self._failure(stop_reason))
+
+    def _failure(self, stop_reason: str) -> str:
+        """Why this search failed as infrastructure, or '': the agent LLM server was given up on,
+        the base model could not be evaluated, or no experiment was ever proposed or run for a
+        reason other than a budget the user set."""
+        if self.llm_server is not None and self.llm_server.failure:
+            return stop_reason
+        root = self.tree.root
+        if root.status is NodeStatus.FAILED:
+            return f"the base model's evaluation failed: {(root.result.error if root.result else '')[:300]}"
+        if len(self.tree) == 1 and self.search.max_nodes > 1 and not self._budget(count_nodes=False):
+            return f"no experiment was run: {stop_reason}"
+        return ""
 
     def _final_test(self) -> FinalScores:
         """Score the base model and the best node once on the hidden test split."""
@@ -271,13 +360,22 @@ class Driver:
         while waiting or running:
             while waiting and self.pool.free:
                 name = waiting.pop(0)
-                running[self.pool.submit(jobs[name])] = name
+                ref = self.pool.submit(jobs[name])
+                self._track(ref, jobs[name])
+                running[ref] = name
             if not running:
                 if not self._room_within(self.wait_for_resources_s):
                     log.warning("no executor could be placed for the test evaluation of %s; skipped", waiting)
                     break
                 continue
-            [ref], _ = ray.wait(list(running), num_returns=1)
+            ready, _ = ray.wait(list(running), num_returns=1, timeout=1.0)
+            if not ready:
+                for ref, limit in self._overdue(list(running)):
+                    name = running.pop(ref)
+                    self.pool.release(ref, actor_died=True)
+                    log.warning("the test evaluation of %s timed out after %.0f s; skipped", name, limit)
+                continue
+            ref = ready[0]
             name = running.pop(ref)
             result, died = self._result_of(ref)
             self.pool.release(ref, actor_died=died)

@@ -56,13 +56,23 @@ def main(cfg: DictConfig) -> None:
     except ConfigError as err:
         print(f"trex: {err}", file=sys.stderr)
         sys.exit(2)
+    from trex.driver import SearchInterrupted
     from trex.runner import run_search
 
     try:
-        run_search(run_cfg)
+        outcome = run_search(run_cfg)
     except ConfigError as err:
         print(f"trex: {err}", file=sys.stderr)
         sys.exit(2)
+    except SearchInterrupted as stop:
+        print(f"trex: {stop}. Resume with:\n  python -m trex.launch resume={stop.run_dir}", file=sys.stderr)
+        sys.exit(130)
+    except KeyboardInterrupt:
+        print("trex: interrupted before the search started; nothing to resume", file=sys.stderr)
+        sys.exit(130)
+    if outcome.failure:
+        print(f"trex: the search failed: {outcome.failure}", file=sys.stderr)
+        sys.exit(3)
 
 
 if __name__ == "__main__":

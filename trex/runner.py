@@ -17,11 +17,12 @@ from trex.agent.sources import rules_for_task
 from trex.agent.tools import ResearchTools
 from trex.config import ConfigError, RunConfig
 from trex.data.llm_ops import DataLLM
-from trex.driver import Driver, Outcome
+from trex.driver import Driver, Outcome, Timeouts
 from trex.execute.executor import ExecutorSettings
 from trex.execute.pool import Demand, ExecutorPool
 from trex.llm.client import LLMClient, Prices, StructuredMode
 from trex.llm.llamacpp import LlamaCppServer, builtin_gguf
+from trex.llm.supervisor import Supervisor
 from trex.model.resolve import resolve_model
 from trex.track.base import NoTracker, Tracker
 from trex.tree.store import Tree, write_json
@@ -54,7 +55,7 @@ def open_run(cfg: RunConfig) -> tuple[Path, Tree | None]:
 
 def start_ray(cfg: RunConfig) -> None:
     env = {k: os.environ[k] for k in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE",
-                                      "TREX_CACHE", "WANDB_MODE") if k in os.environ}
+                                      "TREX_CACHE", "TREX_FAULTS", "WANDB_MODE") if k in os.environ}
     env.setdefault("TOKENIZERS_PARALLELISM", "false")
     if ray.is_initialized():
         return
@@ -65,19 +66,22 @@ def start_ray(cfg: RunConfig) -> None:
         ray.init(address=cfg.cluster.address, runtime_env={"env_vars": env})
 
 
-def make_client(cfg: RunConfig, stack: ExitStack, run_dir: Path) -> LLMClient:
-    llm = cfg.llm
+def make_client(cfg: RunConfig, stack: ExitStack, run_dir: Path) -> tuple[LLMClient, Supervisor | None]:
+    """The agent LLM's client, and the supervisor of the server trex started for it (if any)."""
+    llm, supervisor = cfg.llm, None
     if llm.backend == "llamacpp":
         gguf = Path(llm.gguf) if llm.gguf else builtin_gguf()
         server = stack.enter_context(LlamaCppServer(gguf, llm.model, n_ctx=llm.n_ctx, n_threads=llm.n_threads,
                                                     log_path=run_dir / "llm-server.log",
-                                                    startup_timeout_s=llm.startup_timeout_s))
-        base_url, mode, key = server.base_url, StructuredMode.LLAMACPP, "not-needed"
+                                                    startup_timeout_s=llm.startup_timeout_s,
+                                                    max_restarts=llm.max_restarts))
+        base_url, mode, key, supervisor = server.base_url, StructuredMode.LLAMACPP, "not-needed", server.supervisor
     elif llm.backend == "vllm":
         from trex.llm.vllm_server import VLLMServer, settings_from
 
-        server = stack.enter_context(VLLMServer(settings_from(llm), log_path=run_dir / "llm-server.log"))
-        base_url, mode, key = server.base_url, StructuredMode.JSON_SCHEMA, "not-needed"
+        vllm = stack.enter_context(VLLMServer(settings_from(llm), log_path=run_dir / "llm-server.log",
+                                              max_restarts=llm.max_restarts))
+        base_url, mode, key, supervisor = vllm.base_url, StructuredMode.JSON_SCHEMA, "not-needed", vllm.supervisor
     else:
         base_url, mode = str(llm.base_url), StructuredMode.JSON_SCHEMA
         key = os.environ.get(llm.api_key_env, "not-needed")
@@ -87,7 +91,7 @@ def make_client(cfg: RunConfig, stack: ExitStack, run_dir: Path) -> LLMClient:
     client = LLMClient(base_url, llm.model, key, mode=mode, temperature=llm.temperature,
                        max_tokens=llm.max_tokens, timeout_s=llm.timeout_s, prices=prices)
     client.check()
-    return client
+    return client, supervisor
 
 
 def make_tracker(cfg: RunConfig, run_dir: Path) -> Tracker:
@@ -147,6 +151,7 @@ def run_search(cfg: RunConfig) -> Outcome:
     """Run one whole search and write its folder; returns the outcome."""
     task = ftbench.get_task(cfg.task.name, **cfg.task.options)
     check_ready(cfg, task)
+    from trex.preflight import preflight; preflight(cfg, task)
     run_dir, tree = open_run(cfg)
     write_json(run_dir / "config.json", asdict(cfg))
     log.info("run folder: %s", run_dir)
@@ -154,7 +159,7 @@ def run_search(cfg: RunConfig) -> Outcome:
     with ExitStack() as stack:
         start_ray(cfg)
         stack.callback(ray.shutdown)
-        client = make_client(cfg, stack, run_dir)
+        client, llm_server = make_client(cfg, stack, run_dir)
         card = TaskCard(name=task.name, metric=task.metric, description=task.description,
                         kinds=task.kinds, base_model=cfg.model.name_or_path,
                         max_train_samples=cfg.executor.max_train_samples)
@@ -185,7 +190,8 @@ def run_search(cfg: RunConfig) -> Outcome:
                         pool=pool, tracker=make_tracker(cfg, run_dir), reference_score=cfg.task.reference_score,
                         max_train_samples=cfg.executor.max_train_samples, tree=tree,
                         requeue_lost=cfg.cluster.on_executor_lost == "requeue",
-                        wait_for_resources_s=cfg.cluster.wait_for_resources_s)
+                        wait_for_resources_s=cfg.cluster.wait_for_resources_s, llm_server=llm_server,
+                        timeouts=Timeouts(cfg.executor.node_timeout_s, cfg.executor.eval_timeout_s))
         outcome = driver.run()
     log.info("done (%s): best dev %s; summary at %s", outcome.stop_reason,
              f"{outcome.tree.best().score:.3f}" if outcome.tree.best() else "-", run_dir / "summary.md")

@@ -60,14 +60,23 @@ def _text(value: Any) -> str:
 
 
 def read_table(path: Path) -> list[dict[str, Any]]:
-    """Rows of a .jsonl, .json, .csv, .tsv or .parquet file (CSV cells stay strings)."""
+    """Rows of a .jsonl, .json, .csv, .tsv or .parquet file (CSV cells stay strings).
+    Raises UnreadableFile naming the file (and for JSON, CSV and TSV the line) that does not parse."""
+    from ftbench.source import UnreadableFile, read_rows
+
     if path.suffix == ".parquet":
         import pandas as pd
 
-        return pd.read_parquet(path).to_dict("records")
-    from ftbench.source import read_rows
-
-    return read_rows(path)
+        try:
+            return pd.read_parquet(path).to_dict("records")
+        except (ImportError, FileNotFoundError):
+            raise
+        except Exception as err:   # noqa: BLE001 - pyarrow raises several types for a bad file
+            raise UnreadableFile(path, "", f"not a valid Parquet file ({type(err).__name__}: {err})") from None
+    rows = read_rows(path)
+    if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
+        raise UnreadableFile(path, "", "not a list of objects (give a JSON list of rows, or {\"data\": [rows]})")
+    return rows
 
 
 class _Tokenizer:
@@ -113,7 +122,13 @@ class CustomTask:
     # --- reading ---------------------------------------------------------------------------
 
     def _read(self, split: Split, path: Path) -> list[Example]:
-        rows = read_table(path)
+        from ftbench.source import UnreadableFile
+
+        try:
+            rows = read_table(path)
+        except UnreadableFile as err:
+            where = f" {err.where}" if err.where else ""
+            raise ValueError(f"custom: {split}={err.path!r}{where}: {err.detail}; fix the file or give another") from None
         if not rows:
             raise ValueError(f"custom: {split}={str(path)!r} holds no rows")
         ids = [_text(r.get("id")) for r in rows]

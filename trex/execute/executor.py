@@ -19,6 +19,7 @@ from typing import Iterator
 from ftbench import get_task
 from ftbench.base import Split
 from trex.data.llm_ops import DataLLM
+from trex.faults import inject
 from trex.tree.records import Cost, ExperimentSpec, LLMUsage, NodeStatus, RunResult
 
 log = logging.getLogger(__name__)
@@ -80,6 +81,28 @@ def load_base_model(path: str, on_gpu: bool, quantization: str):  # type: ignore
     return model.to("cuda") if on_gpu else model
 
 
+OOM_MARKS = ("out of memory", "can't allocate memory", "cannot allocate memory")
+
+
+def failure_reason(err: BaseException) -> str:
+    """The first line of a FAILED node's error: out-of-memory errors are named as such."""
+    text = f"{type(err).__name__}: {err}"
+    if isinstance(err, MemoryError) or any(mark in str(err).lower() for mark in OOM_MARKS):
+        return f"out of memory: {text[:500]}"
+    return text
+
+
+def release_device_memory() -> None:
+    """After a failure (an out-of-memory above all), give cached GPU memory back for the next job."""
+    import gc
+
+    import torch
+
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
 def ray_node_id() -> str:
     """The Ray node this process runs on, or '' outside a Ray worker."""
     import sys
@@ -132,8 +155,9 @@ class Executor:
             except Exception as err:   # noqa: BLE001 - an experiment's failure is a FAILED node
                 log.exception("node %s failed", job.node_id)
                 tail = "".join(traceback.format_exception(err))[-3000:]
-                result = RunResult(status=NodeStatus.FAILED, error=f"{type(err).__name__}: {err}\n{tail}",
+                result = RunResult(status=NodeStatus.FAILED, error=f"{failure_reason(err)}\n{tail}",
                                    cost=Cost(total_s=time.monotonic() - started, **phases))
+                release_device_memory()
         return result.model_copy(update={"ray_node": ray_node_id()})
 
     def _run(self, job: Job, node_dir: Path, phases: dict[str, float], started: float) -> RunResult:
@@ -158,6 +182,7 @@ class Executor:
         llm_usage = LLMUsage()
         if job.train:
             t = time.monotonic()
+            inject(node_dir, "data")
             built = build_sft_dataset(self.task, job.spec.data, job.data_seed, cache_dir() / "datasets", s.data_llm,
                                       s.data_llm_max_tokens)
             dataset, llm_usage = built.dataset, built.llm_usage
@@ -187,6 +212,7 @@ class Executor:
             if on_gpu:
                 torch.cuda.empty_cache()
         t = time.monotonic()
+        inject(node_dir, "eval")
         examples = self.task.load(job.split)
         chats = [self.task.messages(e.question) for e in examples]
         completions = self._engine_for(model, tokenizer, adapter_path).generate(chats, s.max_new_tokens)

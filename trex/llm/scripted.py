@@ -34,11 +34,11 @@ def _message(body: dict[str, Any], content: str) -> dict[str, Any]:
 
 
 class ScriptedEndpoint:
-    def __init__(self, responder: Responder, model: str = "scripted") -> None:
+    def __init__(self, responder: Responder, model: str = "scripted", port: int = 0) -> None:
         self.responder, self.model = responder, model
         self.requests: list[dict[str, Any]] = []
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self._server = ThreadingHTTPServer(("127.0.0.1", port), self._handler())
         self.base_url = f"http://127.0.0.1:{self._server.server_port}/v1"
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
@@ -89,3 +89,24 @@ class ScriptedEndpoint:
     def __exit__(self, *exc: object) -> None:
         self._server.shutdown()
         self._server.server_close()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """`python -m trex.llm.scripted --port N --responder pkg.module:function`: the endpoint as a
+    server process of its own (for tests that kill and restart the agent LLM server)."""
+    import argparse
+    import importlib
+
+    parser = argparse.ArgumentParser(prog="python -m trex.llm.scripted")
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--model", default="scripted")
+    parser.add_argument("--responder", required=True, help="module:function, request body -> reply content")
+    args = parser.parse_args(argv)
+    module, _, name = args.responder.partition(":")
+    endpoint = ScriptedEndpoint(getattr(importlib.import_module(module), name), args.model, args.port)
+    print(f"scripted endpoint serving {args.model} at {endpoint.base_url}", flush=True)
+    endpoint._server.serve_forever()
+
+
+if __name__ == "__main__":
+    main()

@@ -7,17 +7,13 @@ from __future__ import annotations
 
 import importlib.util
 import logging
-import subprocess
 import sys
-import time
-import urllib.error
-import urllib.request
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from trex.config import LLMConfig
-from trex.llm.llamacpp import _die_with_parent, free_port
+from trex.llm.process import LocalServer, free_port, wait_healthy
+from trex.llm.supervisor import Supervisor
 
 log = logging.getLogger(__name__)
 
@@ -51,24 +47,6 @@ def server_command(s: VLLMServerSettings, port: int, python: str = sys.executabl
     return cmd
 
 
-def wait_healthy(url: str, exited: Callable[[], int | None], timeout_s: float, log_tail: Callable[[], str],
-                 poll_s: float = 0.5) -> None:
-    """Poll `url` (the server's /health) until it answers 200; fail fast if the process exits."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        code = exited()
-        if code is not None:
-            raise RuntimeError(f"vLLM server exited with code {code} before it was healthy:\n{log_tail()}")
-        try:
-            with urllib.request.urlopen(url, timeout=2) as resp:
-                if resp.status == 200:
-                    return
-        except (urllib.error.URLError, ConnectionError, TimeoutError):
-            pass
-        time.sleep(poll_s)
-    raise TimeoutError(f"vLLM server not healthy at {url} within {timeout_s:.0f}s:\n{log_tail()}")
-
-
 def vllm_problems(gpus_visible: int, tensor_parallel_size: int) -> list[str]:
     """Why this machine cannot run the server ([] when it can)."""
     problems = []
@@ -80,63 +58,83 @@ def vllm_problems(gpus_visible: int, tensor_parallel_size: int) -> list[str]:
     return problems
 
 
-class ServerProcess:
+class ServerProcess(LocalServer):
     """The server subprocess on this machine (the body of the Ray actor)."""
 
     def __init__(self, settings: VLLMServerSettings, log_path: str | None = None,
                  command: list[str] | None = None) -> None:
-        self.settings, self.log_path = settings, Path(log_path) if log_path else None
+        self.settings = settings
         self.port = settings.port or free_port()
-        self.command = command or server_command(settings, self.port)
-        self._proc: subprocess.Popen[bytes] | None = None
+        super().__init__("vLLM server", command or server_command(settings, self.port),
+                         f"http://127.0.0.1:{self.port}/health", Path(log_path) if log_path else None,
+                         settings.startup_timeout_s, poll_s=0.5)
 
     def start(self) -> int:
         """Start and wait for /health; returns the port."""
-        out = subprocess.DEVNULL
-        if self.log_path:
-            self.log_path.parent.mkdir(parents=True, exist_ok=True)
-            out = open(self.log_path, "ab")   # noqa: SIM115 - the child writes it for its whole life
-        self._proc = subprocess.Popen(self.command, stdout=out, stderr=subprocess.STDOUT,
-                                      preexec_fn=_die_with_parent if sys.platform == "linux" else None)
-        try:
-            wait_healthy(f"http://127.0.0.1:{self.port}/health", self._proc.poll, self.settings.startup_timeout_s,
-                         self._tail)
-        except Exception:
-            self.stop()
-            raise
+        self.launch()
         return self.port
 
-    def _tail(self) -> str:
-        return self.log_path.read_text(errors="replace")[-3000:] if self.log_path and self.log_path.is_file() else ""
+    def bound_port(self) -> int:
+        return self.port
 
     def node_ip(self) -> str:
         import ray
 
         return ray.util.get_node_ip_address()
 
-    def running(self) -> bool:
-        return self._proc is not None and self._proc.poll() is None
-
     def stop(self, timeout_s: float = 30.0) -> None:
-        if self._proc and self._proc.poll() is None:
-            self._proc.terminate()
-            try:
-                self._proc.wait(timeout=timeout_s)
-            except subprocess.TimeoutExpired:
-                self._proc.kill()
-                self._proc.wait()
-        self._proc = None
+        self.terminate(timeout_s)
+
+
+class ActorServer:
+    """The supervisor's view of the server in its Ray actor: launch, wait for its exit, read its log."""
+
+    name = "vLLM server"
+
+    def __init__(self, actor) -> None:  # type: ignore[no-untyped-def]
+        self.actor = actor
+
+    def launch(self) -> None:
+        import ray
+
+        ray.get(self.actor.start.remote())
+
+    def wait_exit(self) -> int:
+        import ray
+
+        try:
+            return int(ray.get(self.actor.wait_exit.remote()))
+        except ray.exceptions.RayActorError:
+            return -9     # the actor (or its node) is gone, and the server with it
+
+    def log_tail(self) -> str:
+        import ray
+
+        try:
+            return str(ray.get(self.actor.log_tail.remote(), timeout=10))
+        except Exception as err:   # noqa: BLE001 - the tail is a courtesy
+            return f"(log unavailable: {err})"
+
+    def terminate(self) -> None:
+        import ray
+
+        try:
+            ray.get(self.actor.stop.remote(), timeout=60)
+        except Exception as err:   # noqa: BLE001 - killing the actor afterwards stops the server too
+            log.warning("vLLM server did not stop cleanly: %s", err)
 
 
 class VLLMServer:
-    """The driver's handle: a Ray actor with `tensor_parallel_size` GPUs running ServerProcess.
-    Use as a context manager; `base_url` ends in /v1."""
+    """The driver's handle: a Ray actor with `tensor_parallel_size` GPUs running ServerProcess,
+    supervised (restarted up to `max_restarts` times). Use as a context manager; `base_url` ends in /v1."""
 
     def __init__(self, settings: VLLMServerSettings, log_path: Path | None = None,
-                 command: list[str] | None = None) -> None:
+                 command: list[str] | None = None, max_restarts: int = 3) -> None:
         self.settings, self.log_path, self.command = settings, log_path, command   # command: tests, custom builds
+        self.max_restarts = max_restarts
         self.base_url = ""
         self._actor = None
+        self.supervisor: Supervisor | None = None
 
     def __enter__(self) -> VLLMServer:
         import ray
@@ -146,11 +144,12 @@ class VLLMServer:
             raise RuntimeError(f"llm=vllm: the Ray cluster has {gpus:g} GPU(s), tensor_parallel_size="
                                f"{self.settings.tensor_parallel_size} needs that many")
         actor_cls = ray.remote(ServerProcess).options(num_gpus=self.settings.tensor_parallel_size, num_cpus=0,
-                                                      max_concurrency=2)
+                                                      max_concurrency=4)
         self._actor = actor_cls.remote(self.settings, str(self.log_path) if self.log_path else None, self.command)
         log.info("starting vLLM server for %s on %d GPU(s)", self.settings.model, self.settings.tensor_parallel_size)
         try:
-            port = ray.get(self._actor.start.remote())
+            self.supervisor = Supervisor(ActorServer(self._actor), self.max_restarts).start()
+            port = ray.get(self._actor.bound_port.remote())
             host = ray.get(self._actor.node_ip.remote())
         except Exception:
             self.__exit__()
@@ -164,9 +163,9 @@ class VLLMServer:
 
         if self._actor is None:
             return
-        try:
-            ray.get(self._actor.stop.remote(), timeout=60)
-        except Exception as err:   # noqa: BLE001 - killing the actor below stops the server too
-            log.warning("vLLM server did not stop cleanly: %s", err)
+        if self.supervisor is not None:
+            self.supervisor.stop()
+        else:
+            ActorServer(self._actor).terminate()
         ray.kill(self._actor)
         self._actor = None

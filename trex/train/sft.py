@@ -13,6 +13,8 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase, Trainer, Trai
 from transformers.trainer_callback import PrinterCallback
 from trl import SFTConfig, SFTTrainer
 
+from trex.faults import fault_callbacks
+from trex.train.guards import NonFiniteGuard
 from trex.tree.records import InitFrom, TrainConfig
 
 log = logging.getLogger(__name__)
@@ -111,9 +113,12 @@ def common_args(setup: TrainSetup) -> dict[str, object]:
 
 
 def run_trainer(trainer: Trainer, setup: TrainSetup, tokens: int) -> tuple[PreTrainedModel, TrainStats]:
-    """Train with trex's logging, save the adapter to out_dir/adapter."""
+    """Train with trex's logging and guards, save the adapter to out_dir/adapter."""
     trainer.remove_callback(PrinterCallback)
     trainer.add_callback(JsonlLogCallback(setup.out_dir / "train_log.jsonl"))
+    trainer.add_callback(NonFiniteGuard())
+    for callback in fault_callbacks(setup.out_dir):
+        trainer.add_callback(callback)
     output = trainer.train()
     trainer.model.save_pretrained(setup.out_dir / "adapter")
     return trainer.model, TrainStats(steps=output.global_step, train_loss=float(output.training_loss),
