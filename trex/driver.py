@@ -170,7 +170,8 @@ class Driver:
         except (LLMUnavailable, openai.OpenAIError) as err:
             if self.llm_server is not None and len(self.llm_server.deaths) > deaths:
                 # The server died under this call: not the Researcher's fault; try again once it is back.
-                log.warning("Researcher call for %s lost to a server death; waiting for the restart", target)
+                log.warning("Researcher call for %s lost to a server death (if this repeats, the request itself "
+                            "may crash the server); waiting for the restart", target)
                 self.llm_server.wait_up()
                 return True
             # A slow or failing LLM costs this expansion, never the search (the run stays resumable).

@@ -1,5 +1,5 @@
 """The vLLM agent-LLM server on CPU: its command line, the /health wait against a fake HTTP
-server, a fake server process started and stopped, and the refusal without vLLM/GPU."""
+server, a fake server process started, supervised and stopped, and the refusal without vLLM/GPU."""
 from __future__ import annotations
 
 import importlib.util
@@ -116,6 +116,18 @@ def test_ray_actor_holds_its_gpus_and_stops_the_server(tmp_path: Path) -> None:
                         command=[sys.executable, "-c", FAKE_SERVER, str(port), "0"]) as server:
             assert server.base_url.endswith(f":{port}/v1")
             assert ray.available_resources().get("GPU", 0) == 0
+            with urllib.request.urlopen(server.base_url.replace("/v1", "/health"), timeout=5) as resp:
+                assert resp.status == 200
+            # Supervised: the server killed inside its actor is noticed and restarted on the same port.
+            import psutil
+
+            [proc] = [p for p in psutil.process_iter(["cmdline"]) if "fake vLLM up" in " ".join(p.info["cmdline"] or [])]
+            proc.kill()
+            deadline = time.monotonic() + 30
+            while not server.supervisor.deaths and time.monotonic() < deadline:
+                time.sleep(0.1)
+            assert server.supervisor.deaths[0].how == "killed by SIGKILL"
+            assert server.supervisor.wait_up(60) and server.supervisor.generation == 1
             with urllib.request.urlopen(server.base_url.replace("/v1", "/health"), timeout=5) as resp:
                 assert resp.status == 200
         with pytest.raises(OSError):

@@ -50,15 +50,30 @@ class Finished:
 
 
 def proposal_schema(k: int, kinds: tuple[str, ...]) -> dict[str, Any]:
-    """JSON schema of the reply: exactly k ExperimentSpecs, kinds limited to the task's."""
+    """JSON schema of the reply: exactly k ExperimentSpecs, kinds limited to the task's; always []
+    for a task without kinds (an empty enum admits nothing, and llama.cpp's grammar fails on it)."""
     spec = ExperimentSpec.model_json_schema()
-    spec["$defs"]["DataRecipe"]["properties"]["kinds"]["items"] = {"type": "string", "enum": list(kinds)}
+    recipe_kinds = spec["$defs"]["DataRecipe"]["properties"]["kinds"]
+    if kinds:
+        recipe_kinds["items"] = {"type": "string", "enum": list(kinds)}
+    else:
+        recipe_kinds["maxItems"] = 0
     spec["$defs"]["Direction"]["enum"] = [d for d in spec["$defs"]["Direction"]["enum"] if d != "baseline"]
     defs = spec.pop("$defs")
     return {"type": "object", "$defs": {**defs, "ExperimentSpec": spec},
             "properties": {"experiments": {"type": "array", "minItems": k, "maxItems": k,
                                            "items": {"$ref": "#/$defs/ExperimentSpec"}}},
             "required": ["experiments"]}
+
+
+def reply_schemas(kinds: tuple[str, ...], k: int) -> dict[str, dict[str, Any]]:
+    """Every reply schema the Researcher and the LLM data operators send, by name (for checks)."""
+    from trex.data.llm_ops import NEW_SCHEMA, REWRITE_SCHEMA, SCORE_SCHEMA   # loads `datasets`
+
+    return {"experiments": proposal_schema(k, kinds), "retry": proposal_schema(1, kinds),
+            "brief": ResearchBrief.schema_for_llm(), "research_tool": action_schema(),
+            "insights": insights_schema(), "synthesize_new": NEW_SCHEMA, "synthesize_rewrite": REWRITE_SCHEMA,
+            "llm_score": SCORE_SCHEMA}
 
 
 def spec_key(spec: ExperimentSpec, parent_id: str | None = None) -> str:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import time
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -9,6 +10,7 @@ from typing import Any
 
 import openai
 
+from trex.llm.schema_lint import schema_problems
 from trex.tree.records import LLMUsage
 
 log = logging.getLogger(__name__)
@@ -22,6 +24,9 @@ class StructuredMode(StrEnum):
 
 # Transient failures worth another try: rate limits, 5xx, timeouts, dropped connections.
 TRANSIENT = (openai.RateLimitError, openai.InternalServerError, openai.APIConnectionError)
+# An error reply (400/422/500) naming these is the server refusing the reply schema: never retried.
+SCHEMA_STATUS = (400, 422, 500)
+SCHEMA_WORDS = re.compile(r"grammar|schema", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -39,6 +44,10 @@ class Prices:
 
 class LLMUnavailable(RuntimeError):
     """The endpoint cannot be reached, or does not serve the configured model."""
+
+
+class LLMSchemaError(LLMUnavailable):
+    """The reply schema cannot be served: refused up front, or rejected by the server."""
 
 
 @dataclass(frozen=True)
@@ -94,7 +103,11 @@ class LLMClient:
 
     def complete_json(self, messages: list[dict[str, str]], schema: dict[str, Any], *,
                       name: str = "response", seed: int | None = None) -> Reply:
-        """Ask for one JSON document that follows `schema`; returns its raw text and usage."""
+        """Ask for one JSON document that follows `schema`; returns its raw text and usage.
+
+        A schema no grammar can be built from raises LLMSchemaError before anything is sent."""
+        if problems := schema_problems(schema):
+            raise LLMSchemaError(f"reply schema {name!r} is invalid at {'; '.join(problems)}")
         body: dict[str, Any] = {"model": self.model, "messages": messages, "temperature": self.temperature,
                                 "max_tokens": self.max_tokens, "seed": seed, **structured(self.mode, schema, name)}
         started = time.monotonic()
@@ -116,15 +129,21 @@ class LLMClient:
                 return self._client.chat.completions.create(**body)
             except openai.NotFoundError as err:
                 raise LLMUnavailable(f"LLM endpoint rejected model {self.model!r}: {err}") from None
-            except TRANSIENT as err:
-                if attempt == self.max_retries:
-                    if isinstance(err, openai.APIConnectionError):
-                        raise LLMUnavailable(f"LLM endpoint {self._client.base_url} is unreachable: {err}") from None
+            except openai.APIStatusError as err:
+                if err.status_code in SCHEMA_STATUS and SCHEMA_WORDS.search(str(err)):
+                    raise LLMSchemaError(f"LLM endpoint rejected the reply schema "
+                                         f"(HTTP {err.status_code}): {err}") from None
+                if not isinstance(err, TRANSIENT) or attempt == self.max_retries:
                     raise
-                delay = min(self.backoff_s * 2 ** attempt, 30.0)
-                log.warning("LLM call failed (%s); retry %d/%d in %.1fs", type(err).__name__, attempt + 1,
-                            self.max_retries, delay)
-                time.sleep(delay)
+                failure: Exception = err
+            except openai.APIConnectionError as err:
+                if attempt == self.max_retries:
+                    raise LLMUnavailable(f"LLM endpoint {self._client.base_url} is unreachable: {err}") from None
+                failure = err
+            delay = min(self.backoff_s * 2 ** attempt, 30.0)
+            log.warning("LLM call failed (%s); retry %d/%d in %.1fs", type(failure).__name__, attempt + 1,
+                        self.max_retries, delay)
+            time.sleep(delay)
         raise AssertionError("unreachable")
 
 

@@ -67,7 +67,9 @@ def render_propose(card: TaskCard, memory: str, parent: Node, children: list[Nod
         f"Propose exactly {k} new experiments that refine {parent.id}. Each must differ from the "
         "others and from every experiment above. Directions: "
         + ", ".join(d.value for d in Direction if d is not Direction.BASELINE) + ". "
-        f"kinds: a subset of {list(card.kinds)}, or [] for all. answer_format: direct or reasoning. "
+        + (f"kinds: a subset of {list(card.kinds)}, or [] for all. " if card.kinds
+           else "kinds: always [] (this task has no problem kinds). ")
+        + "answer_format: direct or reasoning. "
         f"max_samples at most {card.max_train_samples}. "
         "data.sources: kind task (this task's train split; leave name empty), file (an existing local "
         ".jsonl/.json/.csv/.parquet file) or hub (a Hub dataset id; only when online); the task's dev and "
