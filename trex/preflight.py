@@ -10,6 +10,7 @@ from __future__ import annotations
 import http.client
 import importlib.util
 import json
+import logging
 import os
 import re
 import socket
@@ -22,6 +23,8 @@ from typing import Any
 import ftbench
 from trex.config import ClusterConfig, ConfigError, LLMConfig, RunConfig
 from trex.model.resolve import BUILTIN_PREFIX, BUILTINS
+
+log = logging.getLogger(__name__)
 
 ENDPOINT_TIMEOUT_S, HUB_TIMEOUT_S, RAY_TIMEOUT_S = 10.0, 10.0, 15.0
 RAY_GCS_PORT, RAY_CLIENT_PORT = 6379, 10001   # the defaults of `ray start --head` and of ray://
@@ -183,7 +186,7 @@ def check_hub_model(repo_id: str, key: str) -> None:
 
 
 def check_llamacpp(llm: LLMConfig) -> None:
-    """llama-cpp-python[server] is installed and the GGUF exists; TREX_CHECK_PORTABLE=1 also scans the build."""
+    """llama-cpp-python[server] is installed, built portably, and the GGUF exists."""
     if missing := [m for m in LLAMACPP_SERVER_MODULES if importlib.util.find_spec(m) is None]:
         raise ConfigError(f"llm=llamacpp needs llama-cpp-python[server] (missing: {', '.join(missing)}): "
                           "install the cpu extra (pip install -e .[cpu]), or use llm=openai llm.base_url=<server>")
@@ -202,19 +205,21 @@ def check_llamacpp(llm: LLMConfig) -> None:
     with gguf.open("rb") as fh:
         if fh.read(4) != b"GGUF":
             raise ConfigError(f"{key}: not a GGUF file (it does not start with 'GGUF'); give a .gguf model")
-    if os.environ.get("TREX_CHECK_PORTABLE") == "1":
-        check_portable_build()
+    check_portable_build()
 
 
 def check_portable_build() -> None:
-    """The llama.cpp libraries hold no AVX-512/AMX code that would die with SIGILL on other CPUs (seconds)."""
-    from trex.llm.portable import check_portable
+    """The llama.cpp libraries hold no AVX-512/AMX code that would die with SIGILL on other CPUs
+    (about 2 s of disassembly, then remembered until the libraries change)."""
+    from trex.llm.portable import check_portable_cached
+    from trex.model.resolve import cache_dir
 
     try:
-        problems = check_portable()
+        problems = check_portable_cached(cache_dir() / "llamacpp-portable.json")
     except (OSError, RuntimeError) as err:
-        raise ConfigError(f"TREX_CHECK_PORTABLE=1: the llama.cpp build could not be checked ({err}); "
-                          "install binutils (objdump) or unset TREX_CHECK_PORTABLE") from None
+        log.warning("the llama.cpp build could not be checked for portability (%s); install binutils "
+                    "(objdump) to check it", err)
+        return
     if problems:
         more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
         raise ConfigError(f"llm=llamacpp: the installed llama.cpp build is not portable: {problems[0]}{more}; "

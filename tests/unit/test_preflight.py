@@ -258,17 +258,17 @@ def test_llamacpp_not_installed(monkeypatch: pytest.MonkeyPatch) -> None:
     assert "install the cpu extra (pip install -e .[cpu]), or use llm=openai" in message
 
 
-def test_llamacpp_gguf_not_gguf_and_not_portable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_llamacpp_gguf_not_gguf_and_a_build_not_portable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(pf, "LLAMACPP_SERVER_MODULES", ())
     junk = tmp_path / "model.gguf"
     junk.write_bytes(b"PK\x03\x04 not a gguf")
     assert failure(pf.check_llamacpp, LLMConfig(gguf=str(junk))).startswith(f"llm.gguf='{junk}': not a GGUF file")
     junk.write_bytes(b"GGUF\x03\x00\x00\x00")
-    pf.check_llamacpp(LLMConfig(gguf=str(junk)))   # the portability scan only runs when asked
-    monkeypatch.setenv("TREX_CHECK_PORTABLE", "1")
-    monkeypatch.setattr("trex.llm.portable.check_portable", lambda: ["libggml-cpu.so: 12 AVX-512 instructions"])
+    monkeypatch.setattr("trex.llm.portable.check_portable_cached", lambda cache: [])
+    pf.check_llamacpp(LLMConfig(gguf=str(junk)))
+    monkeypatch.setattr("trex.llm.portable.check_portable_cached", lambda cache: ["libggml-cpu.so: 12 AVX-512"])
     message = failure(pf.check_llamacpp, LLMConfig(gguf=str(junk)))
-    assert "not portable: libggml-cpu.so: 12 AVX-512 instructions; rebuild it with GGML_NATIVE=OFF" in message
+    assert "not portable: libggml-cpu.so: 12 AVX-512; rebuild it with GGML_NATIVE=OFF" in message
 
 
 # --- Ray ----------------------------------------------------------------------------------------
@@ -362,3 +362,4 @@ def test_cli_bad_data_file(tmp_path: Path) -> None:
     result = launch(tmp_path, f"task.train={bad}", f"task.dev={good}", f"task.test={good}",
                     "task.description=copy", task="custom")
     assert result.stderr.startswith(f"trex: task 'custom': train='{bad}' line 2: not valid JSON (Expecting")
+

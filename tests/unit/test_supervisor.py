@@ -46,6 +46,7 @@ def wait_for(predicate, timeout_s: float = 60.0) -> bool:  # type: ignore[no-unt
 def test_exit_codes_are_described_by_signal_name() -> None:
     assert describe_exit(-11) == "killed by SIGSEGV" and describe_exit(-9) == "killed by SIGKILL"
     assert describe_exit(1) == "exit code 1"
+    assert "rebuild it portably" in describe_exit(-4)   # SIGILL: the build does not fit this CPU
 
 
 def test_a_killed_server_is_noticed_logged_and_restarted_on_its_port(tmp_path: Path, caplog, monkeypatch) -> None:

@@ -36,9 +36,12 @@ def describe_exit(code: int) -> str:
     """'killed by SIGSEGV' for -11, 'exit code 1' for 1."""
     if code < 0:
         try:
-            return f"killed by {signal.Signals(-code).name}"
+            name = signal.Signals(-code).name
         except ValueError:
             return f"killed by signal {-code}"
+        if name == "SIGILL":   # the binary uses instructions this CPU lacks
+            return "killed by SIGILL: built for another CPU; rebuild it portably (scripts/setup.sh)"
+        return f"killed by {name}"
     return f"exit code {code}"
 
 
