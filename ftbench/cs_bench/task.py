@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from ftbench.base import Example, Split
-from ftbench.source import TaskTexts, carve, drop_held_out, fixture_path, local_file, read_text
+from ftbench.source import TaskTexts, carve, drop_held_out, fixture_path, local_file
 
 FILE = "en_test.json"
 FILE_URL = "https://github.com/csbench/csbench/blob/main/data/en_test.json"

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from ftbench.base import Example, Split
-from ftbench.source import TaskTexts, carve, fixture_path, local_file, read_text
+from ftbench.source import TaskTexts, carve, fixture_path, local_file
 
 SOURCE_URL = "https://huggingface.co/datasets/Jize1/GTA/resolve/main/dataset.json"
 TEST_FRACTION, DEV_FRACTION = 0.3, 0.15

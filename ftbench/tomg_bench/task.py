@@ -39,7 +39,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ftbench.base import Example, Split
-from ftbench.source import TaskTexts, carve, fixture_path, hub_rows, read_rows, read_text
+from ftbench.source import TaskTexts, carve, fixture_path, hub_rows, read_rows
 from ftbench.tomg_bench import chem
 
 KINDS = ("AddComponent", "DelComponent", "SubComponent", "LogP", "MR", "QED",

@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 from trex.llm.llamacpp import free_port
-from trex.llm.vllm_server import ServerProcess, VLLMServerSettings, server_command, vllm_problems, wait_healthy
+from trex.llm.process import wait_healthy
+from trex.llm.vllm_server import ServerProcess, VLLMServerSettings, server_command, vllm_problems
 
 FAKE_SERVER = """
 import sys, time

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from trex.config import LLMConfig
-from trex.llm.process import LocalServer, free_port, wait_healthy
+from trex.llm.process import LocalServer, free_port
 from trex.llm.supervisor import Supervisor
 
 log = logging.getLogger(__name__)
