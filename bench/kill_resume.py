@@ -19,9 +19,28 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.integration.test_crash_resume import distinct_specs, finished, kill_driver, launch  # noqa: E402
+from tests.conftest import reply, spec_json  # noqa: E402
+from tests.integration.test_crash_resume import finished, kill_driver, launch  # noqa: E402
 from trex.llm.scripted import ScriptedEndpoint  # noqa: E402
+from trex.tree.records import LEARNING_RATES  # noqa: E402
 from trex.tree.store import Tree  # noqa: E402
+
+
+def many_specs():  # type: ignore[no-untyped-def]
+    """Two fresh, valid specs per reply, 600 in all (lr x epochs x rank x samples): enough for any run."""
+    import itertools
+
+    combos = itertools.product(LEARNING_RATES, (1, 2), (4, 8, 16, 32, 64), (16, 24, 32))
+    counter = itertools.count()
+
+    def respond(body: dict) -> str:
+        specs = []
+        for lr, epochs, rank, samples in itertools.islice(combos, 2):
+            spec = spec_json(f"variant {next(counter)}", learning_rate=lr, epochs=epochs, lora_r=rank)
+            specs.append({**spec, "data": {**spec["data"], "max_samples": samples}})
+        return reply(*specs)
+
+    return respond
 
 
 def tiny_model(work: Path) -> Path:
@@ -58,12 +77,13 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
     rng = random.Random(args.seed)
+    targets = sorted(rng.randint(0, args.max_nodes) for _ in range(args.kills))
     work = Path(tempfile.mkdtemp(prefix="trex-kill-resume-"))
     model = tiny_model(work)
     run = work / "run"
     kills: list[dict] = []
     started = time.monotonic()
-    with ScriptedEndpoint(distinct_specs()) as endpoint:
+    with ScriptedEndpoint(many_specs()) as endpoint:
         common = ["llm=openai", f"llm.base_url={endpoint.base_url}", "llm.model=scripted", "model=hf",
                   f"model.name_or_path={model}", "tracker=none", "executor.eval_batch_size=8",
                   "executor.max_new_tokens=8", "cluster.num_cpus=2"]
@@ -75,10 +95,15 @@ def main() -> None:
         while True:
             proc = launch(first if not (run / "tree.json").is_file() else [f"resume={run}", *common], work)
             if len(kills) < args.kills:
-                delay = rng.uniform(4, 40)     # seconds into the session: startup, expansion, training, saving
-                deadline = time.monotonic() + delay
+                # Kill points spread over the whole run: once `targets[k]` nodes have finished (0 to all of
+                # them, so the final test pass is hit too), after a further random 0-8 s.
+                session = time.monotonic()
+                while len(finished(run)) < targets[len(kills)] and proc.poll() is None:
+                    time.sleep(0.05)
+                deadline = time.monotonic() + rng.uniform(0, 8)
                 while time.monotonic() < deadline and proc.poll() is None:
                     time.sleep(0.05)
+                delay = time.monotonic() - session
                 if proc.poll() is None:
                     before = finished(run)
                     kill_driver(proc)
@@ -87,7 +112,7 @@ def main() -> None:
                     changed = sorted(k for k in kept if k in after and after[k] != kept[k])
                     kills.append({"at_s": round(delay, 1), "finished_before": len(before), "finished_after": len(after),
                                   "lost": lost, "changed": changed, "ok": not lost and not changed})
-                    print(f"kill {len(kills)}: {delay:.1f}s into the session, {len(after)} finished, "
+                    print(f"kill {len(kills)}: {delay:.1f}s into the session, {len(after)}/{args.max_nodes} finished, "
                           f"lost {lost or 'nothing'}, changed {changed or 'nothing'}", flush=True)
                     kept = {**kept, **after}
                     continue

@@ -68,3 +68,25 @@ def test_a_schema_that_would_crash_the_server_is_refused_and_the_server_lives(cl
     with pytest.raises(LLMSchemaError, match="experiments.items.data.kinds.items: empty enum"):
         client.complete_json(ASK, empty_enum_schema(), name="experiments")
     client.check()
+
+
+def test_a_crashed_llamacpp_server_is_restarted_and_answers_again(tmp_path: Path) -> None:
+    """The crash the issue saw (a segfault), on the real server: noticed, logged, restarted on the
+    same URL, and the next constrained request succeeds."""
+    import os
+    import signal
+    import time
+
+    from trex.llm.llamacpp import LlamaCppServer, builtin_gguf
+
+    with LlamaCppServer(builtin_gguf(), ALIAS, n_ctx=2048, n_threads=2, log_path=tmp_path / "server.log") as server:
+        client = LLMClient(server.base_url, ALIAS, mode=StructuredMode.LLAMACPP, temperature=0.0, max_tokens=4,
+                           timeout_s=60.0)
+        os.kill(server.process.pid, signal.SIGSEGV)
+        deadline = time.monotonic() + 30
+        while not server.supervisor.deaths and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert server.supervisor.deaths[0].how == "killed by SIGSEGV"
+        assert server.supervisor.wait_up(60)
+        reply = client.complete_json(ASK, reply_schemas((), 1)["insights"], name="insights", seed=0)
+        assert reply.usage.completion_tokens > 0 and server.supervisor.generation == 1
