@@ -77,7 +77,9 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
     rng = random.Random(args.seed)
-    targets = sorted(rng.randint(0, args.max_nodes) for _ in range(args.kills))
+    # Kill once this many nodes have finished (plus 0-8 s): points spread over the whole run, up to
+    # the last node, so every kill lands before the run ends.
+    targets = sorted(rng.randint(0, args.max_nodes - 1) for _ in range(args.kills))
     work = Path(tempfile.mkdtemp(prefix="trex-kill-resume-"))
     model = tiny_model(work)
     run = work / "run"
@@ -95,8 +97,6 @@ def main() -> None:
         while True:
             proc = launch(first if not (run / "tree.json").is_file() else [f"resume={run}", *common], work)
             if len(kills) < args.kills:
-                # Kill points spread over the whole run: once `targets[k]` nodes have finished (0 to all of
-                # them, so the final test pass is hit too), after a further random 0-8 s.
                 session = time.monotonic()
                 while len(finished(run)) < targets[len(kills)] and proc.poll() is None:
                     time.sleep(0.05)
