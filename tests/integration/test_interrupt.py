@@ -40,14 +40,14 @@ def test_ctrl_c_requeues_running_nodes_and_prints_the_resume_command(tiny_model:
     specs = reply(spec_json("three epochs", epochs=3), spec_json("higher rate", learning_rate=1e-3, epochs=3))
     run = tmp_path / "ctrlc"
     with ScriptedEndpoint(lambda body: specs) as endpoint:
-        proc = cli(first_args(tmp_path, "ctrlc", 3), tiny_model, endpoint.base_url, tmp_path)
+        proc = cli(first_args(tmp_path, "ctrlc", 3), tiny_model, endpoint.base_url, tmp_path, start_new_session=True)
         deadline = time.monotonic() + 600
         while time.monotonic() < deadline and proc.poll() is None:
             tree = json.loads((run / "tree.json").read_text()) if (run / "tree.json").is_file() else {"nodes": []}
             if any(n["status"] == "RUNNING" and n["parent_id"] for n in tree["nodes"]):
                 break
             time.sleep(0.2)
-        proc.send_signal(signal.SIGINT)
+        os.killpg(proc.pid, signal.SIGINT)   # as a terminal's Ctrl-C: the whole process group
         _, err = proc.communicate(timeout=120)
         assert proc.returncode == 130, err[-3000:]
         assert f"Resume with:\n  python -m trex.launch resume={run}" in err and "Traceback" not in err
