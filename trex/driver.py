@@ -180,6 +180,7 @@ class Driver:
             log.warning("Researcher call for %s failed (%d in a row): %s", target, self.empty_proposals, err)
             return True
         self.tree.add_usage(proposal.usage)
+        self.last_llm_error = ""      # the LLM answered: what follows is about its proposals, not the endpoint
         specs = proposal.specs[:room]
         self.empty_proposals = 0 if specs else self.empty_proposals + 1
         for spec in specs:
@@ -334,14 +335,14 @@ class Driver:
 
     def _failure(self, stop_reason: str) -> str:
         """Why this search failed as infrastructure, or '': the agent LLM server was given up on,
-        the base model could not be evaluated, or no experiment was ever proposed or run for a
-        reason other than a budget the user set."""
+        the base model could not be evaluated, or no experiment ever ran because the LLM endpoint
+        kept failing (a weak LLM's invalid proposals are the search's result, not a failure)."""
         if self.llm_server is not None and self.llm_server.failure:
             return stop_reason
         root = self.tree.root
         if root.status is NodeStatus.FAILED:
             return f"the base model's evaluation failed: {(root.result.error if root.result else '')[:300]}"
-        if len(self.tree) == 1 and self.search.max_nodes > 1 and not self._budget(count_nodes=False):
+        if len(self.tree) == 1 and self.last_llm_error and not self._budget(count_nodes=False):
             return f"no experiment was run: {stop_reason}"
         return ""
 
