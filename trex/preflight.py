@@ -20,7 +20,7 @@ from typing import Any
 
 import ftbench
 from trex.config import ClusterConfig, ConfigError, LLMConfig, RunConfig
-from trex.grpc_probe import CLIENT_PATH, GCS_PATH, grpc_problem
+from trex.grpc_probe import _TRUE, CLIENT_PATH, GCS_PATH, grpc_problem
 from trex.model.resolve import BUILTIN_PREFIX, BUILTINS
 
 log = logging.getLogger(__name__)
@@ -31,14 +31,47 @@ DATA_SUFFIXES = (".jsonl", ".json", ".csv", ".tsv", ".parquet")
 WEIGHT_PATTERNS = ("*.safetensors", "pytorch_model*.bin", "*.safetensors.index.json", "pytorch_model.bin.index.json")
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer.model", "vocab.json", "tokenizer_config.json")
 LLAMACPP_SERVER_MODULES = ("llama_cpp", "uvicorn", "fastapi", "sse_starlette", "starlette_context", "pydantic_settings")
-_TRUE = {"1", "ON", "YES", "TRUE"}
 _ADDRESS = re.compile(r"^(?:ray://)?(\[[^\]]+\]|[^:/\[\]]+)(?::(\d+))?/?$")
 
 
+def check_task_and_engines(cfg: RunConfig, task: ftbench.Task) -> None:
+    """The task's dev data loads; the evaluation engine, QLoRA and vLLM server can run here."""
+    try:
+        task.load(ftbench.Split.DEV)
+    except ftbench.SourceUnavailable as err:
+        raise ConfigError(str(err)) from None
+    if cfg.executor.engine == "vllm":
+        from trex.eval.engines import require_vllm
+
+        try:
+            require_vllm()
+        except RuntimeError as err:
+            raise ConfigError(f"executor.engine=vllm: {err}") from None
+    if cfg.executor.quantization == "nf4":
+        if cfg.executor.backend == "ray_train":
+            raise ConfigError("executor.quantization=nf4 (QLoRA) runs with executor.backend=inprocess only")
+        if cfg.cluster.kind == "local":
+            import importlib.util
+
+            import torch
+
+            if not torch.cuda.is_available() or importlib.util.find_spec("bitsandbytes") is None:
+                raise ConfigError("executor.quantization=nf4 (QLoRA) needs a CUDA GPU and bitsandbytes "
+                                  "(pip install -e .[gpu]); use executor.quantization=none on this machine")
+    if cfg.llm.backend == "vllm" and cfg.cluster.kind == "local":   # on a cluster the server's actor checks
+        import torch
+
+        from trex.llm.vllm_server import vllm_problems
+
+        problems = vllm_problems(torch.cuda.device_count(), cfg.llm.tensor_parallel_size)
+        if problems:
+            raise ConfigError(f"llm=vllm: {'; '.join(problems)}; or use llm=llamacpp / llm=openai")
+
+
 def preflight(cfg: RunConfig, task: ftbench.Task) -> None:
-    """Raise ConfigError (one line) at the first precondition of `cfg` that does not hold. `task` is
-    the built task, its rows loaded; its data files are re-read by option, to name a bad line."""
-    del task
+    """Raise ConfigError (one line) at the first precondition of `cfg` that does not hold; `task` is
+    the built task."""
+    check_task_and_engines(cfg, task)
     check_output(cfg)
     check_data(cfg.task.options)
     check_model(cfg.model.name_or_path)

@@ -24,6 +24,7 @@ from trex.llm.client import LLMClient, Prices, StructuredMode
 from trex.llm.llamacpp import LlamaCppServer, builtin_gguf
 from trex.llm.supervisor import Supervisor
 from trex.model.resolve import resolve_model
+from trex.preflight import preflight
 from trex.track.base import NoTracker, Tracker
 from trex.tree.store import Tree, write_json
 
@@ -113,45 +114,10 @@ def executor_demand(cfg: RunConfig) -> Demand:
     return Demand(cpus=e.cpus_per_executor, gpus=e.gpus_per_executor, resources=dict(e.resources))
 
 
-def check_ready(cfg: RunConfig, task: ftbench.Task) -> None:
-    """Fail before anything is written when the task's data or the evaluation engine is missing."""
-    try:
-        task.load(ftbench.Split.DEV)
-    except ftbench.SourceUnavailable as err:
-        raise ConfigError(str(err)) from None
-    if cfg.executor.engine == "vllm":
-        from trex.eval.engines import require_vllm
-
-        try:
-            require_vllm()
-        except RuntimeError as err:
-            raise ConfigError(f"executor.engine=vllm: {err}") from None
-    if cfg.executor.quantization == "nf4":
-        if cfg.executor.backend == "ray_train":
-            raise ConfigError("executor.quantization=nf4 (QLoRA) runs with executor.backend=inprocess only")
-        if cfg.cluster.kind == "local":
-            import importlib.util
-
-            import torch
-
-            if not torch.cuda.is_available() or importlib.util.find_spec("bitsandbytes") is None:
-                raise ConfigError("executor.quantization=nf4 (QLoRA) needs a CUDA GPU and bitsandbytes "
-                                  "(pip install -e .[gpu]); use executor.quantization=none on this machine")
-    if cfg.llm.backend == "vllm" and cfg.cluster.kind == "local":   # on a cluster the server's actor checks
-        import torch
-
-        from trex.llm.vllm_server import vllm_problems
-
-        problems = vllm_problems(torch.cuda.device_count(), cfg.llm.tensor_parallel_size)
-        if problems:
-            raise ConfigError(f"llm=vllm: {'; '.join(problems)}; or use llm=llamacpp / llm=openai")
-
-
 def run_search(cfg: RunConfig) -> Outcome:
     """Run one whole search and write its folder; returns the outcome."""
     task = ftbench.get_task(cfg.task.name, **cfg.task.options)
-    check_ready(cfg, task)
-    from trex.preflight import preflight; preflight(cfg, task)
+    preflight(cfg, task)
     run_dir, tree = open_run(cfg)
     write_json(run_dir / "config.json", asdict(cfg))
     log.info("run folder: %s", run_dir)

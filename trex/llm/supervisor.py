@@ -63,25 +63,23 @@ class Supervisor:
         self.deaths: list[Death] = []
         self.generation = 0
         self.failure = ""
-        self._up = threading.Event()
-        self._settled = threading.Condition()
+        self._up = False                      # answering; changes only under _changed
+        self._changed = threading.Condition()
         self._stopping = False
         self._watcher: threading.Thread | None = None
 
     def start(self) -> Supervisor:
         self.server.launch()
-        self._up.set()
+        self._set_up(True)
         self._watcher = threading.Thread(target=self._watch, name=f"supervise-{self.server.name}", daemon=True)
         self._watcher.start()
         return self
 
     def wait_up(self, timeout_s: float = 600.0) -> bool:
         """Wait until the server answers again after a death; False once it has been given up on."""
-        deadline = time.monotonic() + timeout_s
-        with self._settled:
-            while not self._up.is_set() and not self.failure and time.monotonic() < deadline:
-                self._settled.wait(timeout=min(1.0, max(0.0, deadline - time.monotonic())))
-        return self._up.is_set() and not self.failure
+        with self._changed:
+            self._changed.wait_for(lambda: self._up or self.failure, timeout=timeout_s)
+            return self._up and not self.failure
 
     def stop(self) -> None:
         self._stopping = True
@@ -94,7 +92,7 @@ class Supervisor:
             code = self.server.wait_exit()
             if self._stopping:
                 return
-            self._up.clear()
+            self._set_up(False)
             death = Death(at=time.time(), how=describe_exit(code), log_tail=self.server.log_tail())
             self.deaths.append(death)
             log.error("%s died (%s); last lines of its log:\n%s", self.server.name, death.how,
@@ -110,15 +108,15 @@ class Supervisor:
                 self._give_up(f"{self.server.name} died ({death.how}) and could not be restarted: {err}")
                 return
             self.generation += 1
-            self._signal_up()
+            self._set_up(True)
 
-    def _signal_up(self) -> None:
-        with self._settled:
-            self._up.set()
-            self._settled.notify_all()
+    def _set_up(self, up: bool) -> None:
+        with self._changed:
+            self._up = up
+            self._changed.notify_all()
 
     def _give_up(self, reason: str) -> None:
         log.error("%s", reason)
-        with self._settled:
+        with self._changed:
             self.failure = reason
-            self._settled.notify_all()
+            self._changed.notify_all()
