@@ -89,6 +89,8 @@ class ResearcherConfig:
     insights_from: str | None = None   # an earlier run folder whose insights.json is shown too
     brief: bool = True                 # one research brief from the task card at the root
     similarity_threshold: float = 0.99 # reject proposals at least this similar to an existing node (1 = exact only)
+    numeric: str = "hybrid"            # llm: the LLM's numbers | sampler: TPE alone, no LLM | hybrid: LLM decides what, TPE the numbers
+    sampler_startup: int = 4           # finished experiments before TPE replaces the LLM's values (and random draws)
     price_per_1k_prompt: float | None = None       # USD; null = cost unknown
     price_per_1k_completion: float | None = None
 
@@ -133,8 +135,8 @@ class ExecutorConfig:
     max_new_tokens: int = 48
     bf16: bool = True                  # bf16 autocast for CPU training where supported
     logging_steps: int = 5
-    max_train_samples: int = 50_000    # proposals above this are rejected (not clamped)
-    node_timeout_s: float = 7200.0     # a training node running longer is FAILED and its executor replaced
+    max_train_samples: int = 512       # proposals above this are rejected (not clamped); raise it on a GPU
+    node_timeout_s: float = 3600.0     # a training node running longer is FAILED and its executor replaced
     eval_timeout_s: float = 1800.0     # the same for evaluation-only jobs (the root, the final test pass)
     data_llm_max_tokens: int = 20_000  # per node, for the synthesize / llm_score data operators
     backend: str = "inprocess"         # inprocess: train inside the executor actor; ray_train: TorchTrainer
@@ -180,6 +182,7 @@ CHOICES = {
     "search.backup": ("mean", "max"),
     "search.on_budget": ("finish", "cancel"),
     "researcher.memory": ("full", "none"),
+    "researcher.numeric": ("llm", "sampler", "hybrid"),
     "llm.backend": ("llamacpp", "openai", "vllm"),
     "llm.structured": ("auto", "json_schema", "tool_call", "llamacpp"),
     "tracker.kind": ("wandb", "none"),
@@ -291,6 +294,8 @@ def validate(cfg: RunConfig, available_tasks: list[str]) -> RunConfig:
 
 
 def check_researcher(r: ResearcherConfig) -> None:
+    if r.sampler_startup < 1:
+        raise ConfigError(f"researcher.sampler_startup={r.sampler_startup!r} must be >= 1")
     if r.max_tool_calls < 0 or r.insights_every < 0:
         raise ConfigError("researcher.max_tool_calls and researcher.insights_every must be >= 0")
     if not 0.0 < r.similarity_threshold <= 1.0:

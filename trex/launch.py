@@ -56,7 +56,7 @@ def main(cfg: DictConfig) -> None:
     except ConfigError as err:
         print(f"trex: {err}", file=sys.stderr)
         sys.exit(2)
-    from trex.driver import SearchInterrupted
+    from trex.search.loop import SearchInterrupted
     from trex.runner import run_search
 
     try:

@@ -11,13 +11,12 @@ from pathlib import Path
 import ray
 
 import ftbench
-from trex.agent.prompts import TaskCard
+from trex.prompts import TaskCard
 from trex.agent.researcher import Researcher
 from trex.agent.sources import rules_for_task
 from trex.agent.tools import ResearchTools
 from trex.config import ConfigError, RunConfig
 from trex.data.llm_ops import DataLLM
-from trex.driver import Driver, Outcome, Timeouts
 from trex.execute.executor import ExecutorSettings
 from trex.execute.pool import Demand, ExecutorPool
 from trex.llm.client import LLMClient, Prices, StructuredMode
@@ -25,6 +24,12 @@ from trex.llm.llamacpp import LlamaCppServer, builtin_gguf
 from trex.llm.supervisor import Supervisor
 from trex.model.resolve import resolve_model
 from trex.preflight import preflight
+from trex.progress import Progress
+from trex.search.core import Outcome, Search
+from trex.search.loop import Loop, Timeouts
+from trex.search.planner import Numeric, Planner
+from trex.search.sampler import NumericSampler
+from trex.search.space import Space
 from trex.track.base import NoTracker, Tracker
 from trex.tree.store import Tree, write_json
 
@@ -114,6 +119,34 @@ def executor_demand(cfg: RunConfig) -> Demand:
     return Demand(cpus=e.cpus_per_executor, gpus=e.gpus_per_executor, resources=dict(e.resources))
 
 
+def make_researcher(cfg: RunConfig, task: ftbench.Task, client: LLMClient, run_dir: Path,
+                    retry_invalid: bool) -> Researcher:
+    card = TaskCard(name=task.name, metric=task.metric, description=task.description, kinds=task.kinds,
+                    base_model=cfg.model.name_or_path, max_train_samples=cfg.executor.max_train_samples)
+    return Researcher(client, card, cfg.search.children_per_expansion, run_dir / "llm-calls.jsonl",
+                      memory_tokens=cfg.search.memory_tokens, config=cfg.researcher, rules=rules_for_task(task),
+                      run_dir=run_dir, retry_invalid=retry_invalid,
+                      tools=ResearchTools(getattr(task, "catalog", "")) if cfg.researcher.tools else None)
+
+
+def data_llm(cfg: RunConfig, client: LLMClient) -> DataLLM:
+    """The agent LLM as the synthesize / llm_score data operators call it from the executors."""
+    return DataLLM(base_url=str(client.base_url), model=cfg.llm.model, mode=client.mode.value,
+                   api_key_env=cfg.llm.api_key_env if cfg.llm.backend == "openai" else "",
+                   temperature=cfg.llm.temperature, max_tokens=cfg.llm.max_tokens, timeout_s=cfg.llm.timeout_s)
+
+
+def executor_settings(cfg: RunConfig, task: str, model_path: str, data_llm: DataLLM | None) -> ExecutorSettings:
+    e = cfg.executor
+    return ExecutorSettings(task=task, model_path=model_path, task_options=dict(cfg.task.options), data_llm=data_llm,
+                            data_llm_max_tokens=e.data_llm_max_tokens, quantization=e.quantization, engine=e.engine,
+                            engine_base_url=e.engine_base_url, engine_model=e.engine_model,
+                            vllm_gpu_memory_utilization=e.vllm_gpu_memory_utilization,
+                            eval_batch_size=e.eval_batch_size, max_new_tokens=e.max_new_tokens, bf16=e.bf16,
+                            logging_steps=e.logging_steps, threads=e.cpus_per_executor, backend=e.backend,
+                            workers=e.workers, cpus_per_worker=e.cpus_per_worker, gpus_per_worker=e.gpus_per_worker)
+
+
 def run_search(cfg: RunConfig) -> Outcome:
     """Run one whole search and write its folder; returns the outcome."""
     task = ftbench.get_task(cfg.task.name, **cfg.task.options)
@@ -125,40 +158,28 @@ def run_search(cfg: RunConfig) -> Outcome:
     with ExitStack() as stack:
         start_ray(cfg)
         stack.callback(ray.shutdown)
-        client, llm_server = make_client(cfg, stack, run_dir)
-        card = TaskCard(name=task.name, metric=task.metric, description=task.description,
-                        kinds=task.kinds, base_model=cfg.model.name_or_path,
-                        max_train_samples=cfg.executor.max_train_samples)
-        researcher = Researcher(client, card, cfg.search.children_per_expansion, run_dir / "llm-calls.jsonl",
-                                memory_tokens=cfg.search.memory_tokens, config=cfg.researcher,
-                                rules=rules_for_task(task), run_dir=run_dir,
-                                tools=ResearchTools(getattr(task, "catalog", "")) if cfg.researcher.tools else None)
-        data_llm = DataLLM(base_url=str(client.base_url), model=cfg.llm.model, mode=client.mode.value,
-                           api_key_env=cfg.llm.api_key_env if cfg.llm.backend == "openai" else "",
-                           temperature=cfg.llm.temperature, max_tokens=cfg.llm.max_tokens, timeout_s=cfg.llm.timeout_s)
-        settings = ExecutorSettings(task=task.name, model_path=model_path, task_options=dict(cfg.task.options),
-                                    data_llm=data_llm, data_llm_max_tokens=cfg.executor.data_llm_max_tokens,
-                                    quantization=cfg.executor.quantization,
-                                    engine=cfg.executor.engine, engine_base_url=cfg.executor.engine_base_url,
-                                    engine_model=cfg.executor.engine_model,
-                                    vllm_gpu_memory_utilization=cfg.executor.vllm_gpu_memory_utilization,
-                                    eval_batch_size=cfg.executor.eval_batch_size,
-                                    max_new_tokens=cfg.executor.max_new_tokens, bf16=cfg.executor.bf16,
-                                    logging_steps=cfg.executor.logging_steps,
-                                    threads=cfg.executor.cpus_per_executor, backend=cfg.executor.backend,
-                                    workers=cfg.executor.workers, cpus_per_worker=cfg.executor.cpus_per_worker,
-                                    gpus_per_worker=cfg.executor.gpus_per_worker)
-        pool = ExecutorPool(settings, cfg.search.max_concurrent, executor_demand(cfg))
+        researcher, llm_server, ops_llm = None, None, None
+        numeric = Numeric(cfg.researcher.numeric)
+        if numeric is not Numeric.SAMPLER:     # sampler mode needs no LLM at all
+            client, llm_server = make_client(cfg, stack, run_dir)
+            researcher = make_researcher(cfg, task, client, run_dir, retry_invalid=numeric is Numeric.LLM)
+            ops_llm = data_llm(cfg, client)
+        pool = ExecutorPool(executor_settings(cfg, task.name, model_path, ops_llm), cfg.search.max_concurrent,
+                            executor_demand(cfg))
         stack.callback(pool.shutdown)
-        log.info("up to %d executor(s), each %s; agent LLM %s", cfg.search.max_concurrent, pool.demand.total(),
-                 cfg.llm.model)
-        driver = Driver(search=cfg.search, run_dir=run_dir, task_metric=task.metric, researcher=researcher,
-                        pool=pool, tracker=make_tracker(cfg, run_dir), reference_score=cfg.task.reference_score,
-                        max_train_samples=cfg.executor.max_train_samples, tree=tree,
-                        requeue_lost=cfg.cluster.on_executor_lost == "requeue",
-                        wait_for_resources_s=cfg.cluster.wait_for_resources_s, llm_server=llm_server,
-                        timeouts=Timeouts(cfg.executor.node_timeout_s, cfg.executor.eval_timeout_s))
-        outcome = driver.run()
+        log.info("up to %d executor(s), each %s; proposals: %s%s", cfg.search.max_concurrent, pool.demand.total(),
+                 numeric.value, f" (agent LLM {cfg.llm.model})" if researcher else " (no LLM)")
+        sampler = NumericSampler(Space(max_samples=cfg.executor.max_train_samples), startup=cfg.researcher.sampler_startup)
+        planner = Planner(numeric, researcher, sampler, cfg.search.children_per_expansion,
+                          max_samples=cfg.executor.max_train_samples)
+        search = Search(cfg.search, planner, run_dir=run_dir, metric=task.metric, tracker=make_tracker(cfg, run_dir),
+                        reference_score=cfg.task.reference_score, max_train_samples=cfg.executor.max_train_samples,
+                        tree=tree, requeue_lost=cfg.cluster.on_executor_lost == "requeue", llm=llm_server)
+        with Progress(cfg.search.max_nodes, search.tree.spent_s) as progress:
+            loop = Loop(search, pool, timeouts=Timeouts(cfg.executor.node_timeout_s, cfg.executor.eval_timeout_s),
+                        wait_for_resources_s=cfg.cluster.wait_for_resources_s,
+                        on_change=lambda: progress.update(search.tree))
+            outcome = loop.run()
     log.info("done (%s): best dev %s; summary at %s", outcome.stop_reason,
              f"{outcome.tree.best().score:.3f}" if outcome.tree.best() else "-", run_dir / "summary.md")
     return outcome

@@ -24,7 +24,7 @@ Edit = Callable[[ExperimentSpec, random.Random], ExperimentSpec | None]
 def baseline_spec(max_samples: int | None = None) -> ExperimentSpec:
     """The root spec, as `trex.driver.baseline_spec` builds it (imported from there when possible)."""
     try:
-        from trex.driver import baseline_spec as real   # imports ray at module level
+        from trex.search.core import baseline_spec as real   # imports ray at module level
         return real(max_samples)
     except ImportError:
         data = DataRecipe(max_samples=min(DataRecipe().max_samples, max_samples or DataRecipe().max_samples))

@@ -58,9 +58,9 @@ def test_converted_model_agrees_with_llama_cpp(converted: Path) -> None:
 
 def test_one_researcher_call_returns_a_valid_spec(tmp_path: Path) -> None:
     from ftbench import get_task
-    from trex.agent.prompts import TaskCard
+    from trex.prompts import TaskCard
     from trex.agent.researcher import Researcher, parse_proposals
-    from trex.driver import baseline_spec
+    from trex.search.core import baseline_spec
     from trex.llm.client import LLMClient, StructuredMode
     from trex.tree.records import NodeStatus, RunResult
     from trex.tree.store import Tree

@@ -14,12 +14,12 @@ pytestmark = pytest.mark.slow
 
 def test_one_planning_step_with_tools_offline(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from ftbench import get_task
-    from trex.agent.prompts import TaskCard
+    from trex.prompts import TaskCard
     from trex.agent.researcher import Researcher, parse_proposals
     from trex.agent.sources import rules_for_task
     from trex.agent.tools import ResearchTools
     from trex.config import ResearcherConfig
-    from trex.driver import baseline_spec
+    from trex.search.core import baseline_spec
     from trex.llm.client import LLMClient, StructuredMode
     from trex.llm.llamacpp import LlamaCppServer, builtin_gguf
     from trex.tree.records import NodeStatus, RunResult

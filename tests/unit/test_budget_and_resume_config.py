@@ -1,7 +1,7 @@
 import pytest
 
 from trex.config import ConfigError, RunConfig, resume_config
-from trex.driver import baseline_spec
+from trex.search.core import baseline_spec
 from trex.tree.budget import budget_spent, device_hours
 from trex.tree.records import Cost, LLMUsage, NodeStatus, RunResult
 from trex.tree.store import Tree

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from trex.driver import baseline_spec
+from trex.search.core import baseline_spec
 from trex.track.compare import compare, find, main
 from trex.tree.records import NodeStatus, RunResult
 from trex.tree.store import Tree, write_json

@@ -5,7 +5,7 @@ import json
 from pathlib import Path
 
 from trex.agent.reflect import diagnose_node
-from trex.driver import baseline_spec
+from trex.search.core import baseline_spec
 from trex.tree.diagnosis import diagnose, diagnosis_lines, failure_type
 from trex.tree.memory import build_memory
 from trex.tree.records import FailureType, NodeStatus, RunResult

@@ -1,7 +1,7 @@
 """The Researcher's view of the tree, on hand-built trees."""
 from __future__ import annotations
 
-from trex.driver import baseline_spec
+from trex.search.core import baseline_spec
 from trex.tree.memory import build_memory, estimate_tokens, spec_diff
 from trex.tree.records import Direction, ExperimentSpec, NodeStatus, RunResult
 from trex.tree.store import Tree

@@ -5,7 +5,7 @@ import random
 
 import pytest
 
-from trex.driver import baseline_spec
+from trex.search.core import baseline_spec
 from trex.tree.policy import PolicyName, PolicySettings, expandable, select
 from trex.tree.records import Direction, ExperimentSpec, NodeStatus, RunResult
 from trex.tree.store import Tree

@@ -9,13 +9,13 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import reply, spec_json
-from trex.agent.prompts import TaskCard
+from trex.prompts import TaskCard
 from trex.agent.reflect import parse_insights
 from trex.agent.researcher import Researcher, parse_proposals
 from trex.agent.similarity import spec_similarity
 from trex.agent.tools import ResearchTools, Tool
 from trex.config import ResearcherConfig
-from trex.driver import baseline_spec
+from trex.search.core import baseline_spec
 from trex.llm.client import LLMClient, Prices, StructuredMode
 from trex.llm.scripted import ScriptedEndpoint, ScriptedHTTPError
 from trex.tree.records import ExperimentSpec, NodeStatus, RunResult

@@ -4,9 +4,9 @@ import json
 import pytest
 
 from tests.conftest import reply, spec_json
-from trex.agent.prompts import TaskCard
+from trex.prompts import TaskCard
 from trex.agent.researcher import Researcher, parse_proposals, proposal_schema, spec_key
-from trex.driver import baseline_spec
+from trex.search.core import baseline_spec
 from trex.llm.client import LLMClient, inline_refs
 from trex.llm.scripted import ScriptedEndpoint
 from trex.tree.records import ExperimentSpec, NodeStatus, RunResult

@@ -3,7 +3,7 @@ import math
 
 import pytest
 
-from trex.driver import baseline_spec
+from trex.search.core import baseline_spec
 from trex.tree.policy import Backup, PolicySettings, normalize_reward, select_uct, uct_value
 from trex.tree.records import Direction, ExperimentSpec, NodeStatus, RunResult
 from trex.tree.store import Tree
@@ -52,24 +52,27 @@ def test_only_one_root() -> None:
 def test_uct_value_matches_formula() -> None:
     tree = small_tree()
     # a: mean 0.75, parent (root) visits 4, own visits 2
-    c1, c05 = PolicySettings(exploration=1.0), PolicySettings(exploration=0.5)
+    c1 = PolicySettings(exploration=1.0, backup=Backup.MEAN)
+    c05 = PolicySettings(exploration=0.5, backup=Backup.MEAN)
     assert uct_value(tree, "n0001", c1) == pytest.approx(0.75 + math.sqrt(math.log(4) / 2))
     assert uct_value(tree, "n0002", c05) == pytest.approx(0.1 + 0.5 * math.sqrt(math.log(4) / 1))
     assert uct_value(tree, "n0000", c1) == pytest.approx(0.45 + math.sqrt(math.log(4) / 4))
     # max backup: the best reward seen below a node replaces the mean
-    assert uct_value(tree, "n0001", PolicySettings(backup=Backup.MAX)) == pytest.approx(
+    assert uct_value(tree, "n0001", PolicySettings(exploration=1.0, backup=Backup.MAX)) == pytest.approx(
         0.9 + math.sqrt(math.log(4) / 2))
 
 
 def test_virtual_loss_lowers_nodes_with_children_in_flight() -> None:
     tree = small_tree()
-    before = uct_value(tree, "n0002", PolicySettings())
+    textbook = PolicySettings(exploration=1.0, backup=Backup.MEAN)
+    before = uct_value(tree, "n0002", textbook)
     tree.add(spec("in flight"), "n0002", 6)                  # a queued child of b
-    after = uct_value(tree, "n0002", PolicySettings())
+    after = uct_value(tree, "n0002", textbook)
     # b: 1 real visit (0.1) + 1 virtual zero-reward visit; the root (4 visits) gains one too
     assert after == pytest.approx(0.1 / 2 + math.sqrt(math.log(5) / 2))
     assert after < before
-    assert uct_value(tree, "n0002", PolicySettings(virtual_loss=0.0)) == pytest.approx(before)
+    assert uct_value(tree, "n0002", PolicySettings(exploration=1.0, backup=Backup.MEAN, virtual_loss=0.0)) \
+        == pytest.approx(before)
 
 
 def test_select_uct_exploits_with_zero_c_and_explores_with_large_c() -> None:

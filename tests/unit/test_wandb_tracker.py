@@ -9,7 +9,7 @@ import pytest
 
 from tests.conftest import spec_json
 from tests.wandb_offline import read_runs
-from trex.driver import baseline_spec
+from trex.search.core import baseline_spec
 from trex.track.wandb_tracker import TREE_COLUMNS, WandbTracker, run_id
 from trex.tree.records import Cost, ExperimentSpec, NodeStatus, RunResult
 from trex.tree.store import Tree, write_json

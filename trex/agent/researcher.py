@@ -7,10 +7,8 @@ cost only themselves, never the search.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -18,8 +16,8 @@ import openai
 from pydantic import ValidationError
 
 from trex.agent.notes import Insight, InsightBook, ResearchBrief, ToolNote
-from trex.agent.prompts import TaskCard, render_propose, render_retry
-from trex.agent.prompts.research import ProposeExtras, extras_lines, render_brief, render_insights, render_tool_step
+from trex.prompts import TaskCard, render_propose, render_retry
+from trex.prompts.research import ProposeExtras, extras_lines, render_brief, render_insights, render_tool_step
 from trex.agent.reflect import (diagnose_node, earlier_insights, insights_schema, load_book, parse_brief,
                                 parse_insights, save_book)
 from trex.agent.similarity import most_similar
@@ -27,26 +25,13 @@ from trex.agent.sources import SourceRules, check_recipe
 from trex.agent.tools import ResearchTools, Tool, action_schema
 from trex.config import ResearcherConfig
 from trex.llm.client import LLMClient, LLMUnavailable
+from trex.tree.describe import spec_key
 from trex.tree.memory import build_memory, summarize
-from trex.tree.records import Diagnosis, ExperimentSpec, InitFrom, LLMUsage
+from trex.search.contracts import Finished, Proposal, ProposalFailed
+from trex.tree.records import ExperimentSpec, LLMUsage
 from trex.tree.store import Tree, write_json
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class Proposal:
-    specs: list[ExperimentSpec]
-    rejected: list[str] = field(default_factory=list)   # one reason per dropped proposal
-    usage: LLMUsage = LLMUsage()
-
-
-@dataclass(frozen=True)
-class Finished:
-    """What the Researcher made of a finished node."""
-
-    diagnosis: Diagnosis | None = None
-    usage: LLMUsage = LLMUsage()
 
 
 def proposal_schema(k: int, kinds: tuple[str, ...]) -> dict[str, Any]:
@@ -76,24 +61,16 @@ def reply_schemas(kinds: tuple[str, ...], k: int) -> dict[str, dict[str, Any]]:
             "llm_score": SCORE_SCHEMA}
 
 
-def spec_key(spec: ExperimentSpec, parent_id: str | None = None) -> str:
-    """Canonical hash of what an experiment does (data + training), ignoring its prose.
-
-    A warm start continues a particular parent's adapter, so then the parent is part of it."""
-    warm = spec.train.init_from is InitFrom.PARENT
-    body = json.dumps({"data": spec.data.model_dump(mode="json"), "train": spec.train.model_dump(mode="json"),
-                       "parent": parent_id if warm else None}, sort_keys=True)
-    return hashlib.sha256(body.encode()).hexdigest()[:16]
-
-
 Existing = list[tuple[str, ExperimentSpec, str | None]]   # (node id, spec, parent id)
 
 
 def parse_proposals(text: str, kinds: tuple[str, ...], known: set[str],
                     max_samples: int | None = None, parent_id: str | None = None, *,
                     rules: SourceRules | None = None, existing: Existing | None = None,
-                    threshold: float = 1.0) -> tuple[list[ExperimentSpec], list[str]]:
-    """Valid, new specs from a reply, and one reason for each item rejected."""
+                    threshold: float = 1.0, duplicates: list[ExperimentSpec] | None = None,
+                    ) -> tuple[list[ExperimentSpec], list[str]]:
+    """Valid, new specs from a reply, and one reason for each item rejected. Valid specs rejected
+    only for repeating an experiment are also appended to `duplicates` (a sampler can repair them)."""
     try:
         data = json.loads(text, strict=False)   # raw newlines inside strings are harmless
     except (json.JSONDecodeError, RecursionError) as err:
@@ -120,12 +97,16 @@ def parse_proposals(text: str, kinds: tuple[str, ...], known: set[str],
         key = spec_key(spec, parent_id)
         if key in seen:
             errors.append(f"experiment {i + 1}: same data and training settings as an existing experiment")
+            if duplicates is not None:
+                duplicates.append(spec)
             continue
         if threshold < 1.0:
             sim, twin = most_similar(spec, parent_id, others)
             if sim >= threshold:
                 errors.append(f"experiment {i + 1}: nearly the same settings as {twin} (similarity {sim:.3f} >= "
                               f"{threshold:g}); change at least one setting substantially")
+                if duplicates is not None:
+                    duplicates.append(spec)
                 continue
         seen.add(key)
         others.append((f"experiment {i + 1}", spec, parent_id))
@@ -137,7 +118,8 @@ class Researcher:
     def __init__(self, client: LLMClient, card: TaskCard, k: int, log_path: Path | None = None,
                  memory_tokens: int = 1500, *, config: ResearcherConfig = ResearcherConfig(),
                  rules: SourceRules | None = None, tools: ResearchTools | None = None,
-                 run_dir: Path | None = None) -> None:
+                 run_dir: Path | None = None, retry_invalid: bool = True) -> None:
+        self.retry_invalid = retry_invalid   # False when a sampler repairs or replaces what was dropped
         self.client, self.card, self.k, self.log_path = client, card, k, log_path
         self.memory_tokens, self.config, self.rules, self.tools = memory_tokens, config, rules, tools
         self.max_samples = card.max_train_samples
@@ -172,16 +154,25 @@ class Researcher:
         return reply.usage
 
     # -- proposing -----------------------------------------------------------------
-    def propose(self, tree: Tree, node_id: str, seed: int) -> Proposal:
-        """Up to k validated children for `node_id`, with reasons for those dropped."""
+    def propose(self, tree: Tree, node_id: str, seed: int, hint: str = "") -> Proposal:
+        """Up to k validated children for `node_id`, with reasons for those dropped; `hint` is what
+        the numeric sampler has learned. Raises ProposalFailed when the LLM endpoint fails."""
+        try:
+            return self._propose(tree, node_id, seed, hint)
+        except (LLMUnavailable, openai.OpenAIError) as err:
+            raise ProposalFailed(str(err)) from err
+
+    def _propose(self, tree: Tree, node_id: str, seed: int, hint: str) -> Proposal:
         memory = ""
         if self.config.memory == "full":
             memory = build_memory(tree, node_id, self.memory_tokens, diagnose=self.config.diagnose).render()
         notes, usage = self._research(memory, node_id, seed)
-        extras = extras_lines(ProposeExtras(self.brief, tuple(self.insights()), tuple(notes)))
+        extras = extras_lines(ProposeExtras(self.brief, tuple(self.insights()), tuple(notes), hint))
         messages = render_propose(self.card, memory, tree[node_id], tree.children(node_id), self.k, extras)
         existing: Existing = [(n.id, n.spec, n.parent_id) for n in tree]
-        checks = {"rules": self.rules, "existing": existing, "threshold": self.config.similarity_threshold}
+        repeats: list[ExperimentSpec] = []
+        checks = {"rules": self.rules, "existing": existing, "threshold": self.config.similarity_threshold,
+                  "duplicates": repeats}
         known = {spec_key(n.spec, n.parent_id) for n in tree}
         reply = self.client.complete_json(messages, proposal_schema(self.k, self.card.kinds),
                                           name="experiments", seed=seed)
@@ -189,7 +180,7 @@ class Researcher:
         specs, errors = parse_proposals(reply.text, self.card.kinds, known, self.max_samples, node_id, **checks)
         usage = usage + reply.usage
         missing = self.k - len(specs)
-        if errors and missing > 0:
+        if errors and missing > 0 and self.retry_invalid:
             retry = render_retry(messages, reply.text, errors, missing)
             second = self.client.complete_json(retry, proposal_schema(missing, self.card.kinds),
                                                name="experiments", seed=seed + 1)
@@ -201,7 +192,7 @@ class Researcher:
             specs += more[:missing]
         for reason in errors:
             log.warning("proposal for %s dropped: %s", node_id, reason)
-        return Proposal(specs=specs[: self.k], rejected=errors, usage=usage)
+        return Proposal(specs=specs[: self.k], rejected=errors, usage=usage, duplicates=repeats)
 
     def _research(self, memory: str, node_id: str, seed: int) -> tuple[list[ToolNote], LLMUsage]:
         """The bounded tool loop: the LLM picks a tool and a query, or stops."""

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from datasets import Dataset
 
-from trex.agent.prompts import render_rewrite, render_score, render_synthesize
+from trex.prompts import render_rewrite, render_score, render_synthesize
 from trex.tree.records import LLMScoreOp, LLMUsage, SynthesizeOp
 
 if TYPE_CHECKING:      # the openai SDK loads only when an operator really calls the LLM

@@ -20,6 +20,7 @@ from ftbench import get_task
 from ftbench.base import Split
 from trex.data.llm_ops import DataLLM
 from trex.faults import inject
+from trex.search.contracts import Job
 from trex.tree.records import Cost, ExperimentSpec, LLMUsage, NodeStatus, RunResult
 
 log = logging.getLogger(__name__)
@@ -46,19 +47,6 @@ class ExecutorSettings:
     workers: int = 1                    # ray_train: data-parallel workers per fine-tune
     cpus_per_worker: int = 1
     gpus_per_worker: int = 0
-
-
-@dataclass(frozen=True)
-class Job:
-    node_id: str
-    spec: ExperimentSpec
-    node_dir: str
-    seed: int
-    train: bool = True                  # False: evaluate the base model (root) or `adapter`
-    split: Split = Split.DEV
-    adapter: str | None = None          # evaluate this adapter without training
-    parent_adapter: str | None = None   # for train.init_from=parent
-    data_seed: int = 0                  # one per run, so equal recipes hit the data cache
 
 
 def load_base_model(path: str, on_gpu: bool, quantization: str):  # type: ignore[no-untyped-def]

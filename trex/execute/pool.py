@@ -8,6 +8,7 @@ lost with its node is dropped, not respawned blindly; a new one is created when 
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,7 +16,9 @@ import ray
 from ray.util.placement_group import placement_group, remove_placement_group
 from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
 
-from trex.execute.executor import Executor, ExecutorSettings, Job
+from trex.execute.executor import Executor, ExecutorSettings
+from trex.search.contracts import Job
+from trex.tree.records import NodeStatus, RunResult
 
 log = logging.getLogger(__name__)
 PLACEMENT_WAIT_S = 10.0
@@ -113,6 +116,29 @@ class ExecutorPool:
         else:
             self._idle.append((actor, pg))
         return job
+
+    def wait(self, refs: list[ray.ObjectRef], timeout_s: float) -> list[ray.ObjectRef]:
+        ready, _ = ray.wait(refs, num_returns=1, timeout=timeout_s)
+        return ready
+
+    @staticmethod
+    def result(ref: ray.ObjectRef) -> tuple[RunResult, bool]:
+        """The job's result, and whether its executor died (its node was lost, not failed)."""
+        try:
+            return ray.get(ref), False
+        except (ray.exceptions.RayActorError, ray.exceptions.WorkerCrashedError) as err:
+            return RunResult(status=NodeStatus.FAILED, error=f"executor died: {err}"[:3000]), True
+        except ray.exceptions.RayTaskError as err:
+            return RunResult(status=NodeStatus.FAILED, error=f"executor error: {err}"[:3000]), False
+
+    def wait_for_room(self, seconds: float) -> bool:
+        """Wait up to `seconds` until one executor can be placed."""
+        deadline = time.monotonic() + seconds
+        while not self.free:
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(1.0)
+        return True
 
     def _drop(self, actor: Any, pg: Any) -> None:
         ray.kill(actor, no_restart=True)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from trex.agent.prompts.propose import spec_line
+from trex.tree.describe import spec_line
 from trex.tree.records import Node, NodeStatus
 from trex.tree.store import Tree
 

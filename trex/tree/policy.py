@@ -18,6 +18,7 @@ import numpy as np
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 
 from trex.tree.store import Tree
 
@@ -36,10 +37,18 @@ class Backup(StrEnum):
 
 @dataclass(frozen=True)
 class PolicySettings:
-    exploration: float = 1.0     # UCT constant c; rewards lie in [0, 1]
-    backup: Backup = Backup.MEAN
+    """The policy's part of SearchConfig (same defaults; chosen by bench/search/sweep.py)."""
+
+    exploration: float = 0.05    # UCT constant c; rewards lie in [0, 1]
+    backup: Backup = Backup.MAX
     virtual_loss: float = 1.0    # zero-reward visits counted per child in flight
-    max_children: int = 3        # children a node may have, in flight included
+    max_children: int = 6        # children a node may have, in flight included
+
+    @classmethod
+    def of(cls, search: Any) -> PolicySettings:
+        """From a SearchConfig (or anything with its four fields)."""
+        return cls(exploration=search.exploration, backup=Backup(search.backup), virtual_loss=search.virtual_loss,
+                   max_children=search.max_children)
 
 
 def normalize_reward(score: float | None, lo: float, hi: float, base: float | None = None,
@@ -143,5 +152,5 @@ def select_for_expansion(policy: PolicyName | str, tree: Tree, settings: PolicyS
 
 def select_uct(tree: Tree, c: float, max_children: int, seed: int) -> str | None:
     """UCT with mean backup and no virtual loss (the textbook rule)."""
-    return select(PolicyName.UCT, tree, PolicySettings(exploration=c, virtual_loss=0.0,
+    return select(PolicyName.UCT, tree, PolicySettings(exploration=c, backup=Backup.MEAN, virtual_loss=0.0,
                                                        max_children=max_children), seed)

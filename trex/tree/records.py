@@ -295,6 +295,7 @@ class Node(Frozen):
     finished_at: float | None = None
     proposal_usage: LLMUsage = LLMUsage()
     diagnosis: Diagnosis | None = None
+    origin: str = ""     # who chose the spec: root | llm | hybrid | repaired | sampler ('' in older trees)
 
     @property
     def done(self) -> bool:

@@ -91,12 +91,12 @@ class Tree:
 
     # -- writing -----------------------------------------------------------------
     def add(self, spec: ExperimentSpec, parent_id: str | None, now: float,
-            usage: LLMUsage = LLMUsage()) -> Node:
+            usage: LLMUsage = LLMUsage(), origin: str = "") -> Node:
         if parent_id is None and self._nodes:
             raise ValueError("the tree already has a root")
         depth = 0 if parent_id is None else self._nodes[parent_id].depth + 1
         node = Node(id=f"n{len(self._nodes):04d}", parent_id=parent_id, depth=depth, spec=spec,
-                    created_at=now, proposal_usage=usage)
+                    created_at=now, proposal_usage=usage, origin=origin)
         return self._put(node)
 
     def mark_running(self, node_id: str, now: float) -> Node:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from trex.agent.notes import Insight, ResearchBrief, ToolNote
-from trex.agent.prompts.propose import SYSTEM, TaskCard
+from trex.prompts.propose import SYSTEM, TaskCard
 
 TOOL_HELP = (
     "literature_search (query: keywords; papers from arXiv), dataset_search (query: keywords; datasets on the "
@@ -21,6 +21,7 @@ class ProposeExtras:
     brief: ResearchBrief | None = None
     insights: tuple[Insight, ...] = ()
     notes: tuple[ToolNote, ...] = ()
+    sampler: str = ""      # what the numeric sampler has learned (best region, knob importance)
 
 
 def _task_lines(card: TaskCard) -> list[str]:
@@ -88,4 +89,7 @@ def extras_lines(extras: ProposeExtras) -> list[str]:
         lines += ["Lessons from finished experiments:", *insight_lines(extras.insights)]
     if extras.notes:
         lines += ["Your research notes (tool calls made before this proposal):", *note_lines(extras.notes)]
+    if extras.sampler:
+        lines += [extras.sampler + " Decide what to change; the sampler sets the values of the numeric "
+                  "settings you change (learning rate, epochs, max_samples, LoRA rank)."]
     return lines

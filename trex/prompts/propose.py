@@ -5,7 +5,8 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from trex.tree.records import LEARNING_RATES, Direction, ExperimentSpec, Node
+from trex.tree.describe import spec_line
+from trex.tree.records import LEARNING_RATES, Direction, Node
 
 SYSTEM = (
     "You are a careful ML engineer who fine-tunes small language models. You plan the next "
@@ -24,14 +25,6 @@ class TaskCard:
     kinds: tuple[str, ...]
     base_model: str
     max_train_samples: int = 50_000
-
-
-def spec_line(spec: ExperimentSpec) -> str:
-    d, t = spec.data, spec.train
-    kinds = ",".join(d.kinds) if d.kinds else "all"
-    return (f"direction={spec.direction.value} kinds={kinds} max_samples={d.max_samples} "
-            f"answer_format={d.answer_format.value} lr={t.learning_rate:g} epochs={t.epochs} "
-            f"batch={t.batch_size} lora_r={t.lora_r} lora_alpha={t.lora_alpha} init_from={t.init_from.value}")
 
 
 def node_line(node: Node, metric: str) -> str:

@@ -1,0 +1,134 @@
+"""Children for a selected node: the Researcher decides what to change, the numeric sampler
+decides the numbers (researcher.numeric):
+
+- llm: the Researcher's specs as they are (a weak LLM can leave slots empty);
+- sampler: the sampler alone, one child per expansion (no LLM: TPE through the tree);
+- hybrid: the Researcher's specs, with the numeric knobs it chose to move set by TPE once
+  enough experiments have finished (its own values are the start point until then); its
+  duplicates are repaired by the sampler, and every child it failed to give is filled by one.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from pydantic import ValidationError
+
+from trex.search.contracts import Proposal, ProposalFailed, Proposer
+from trex.search.sampler import NumericSampler
+from trex.search.space import KNOBS, moved
+from trex.tree.describe import spec_key
+from trex.tree.records import ExperimentSpec, LLMUsage
+from trex.tree.store import Tree
+
+log = logging.getLogger(__name__)
+ATTEMPTS = 8     # sampler draws tried before giving up on a new, valid child
+
+
+class Numeric(StrEnum):
+    LLM = "llm"
+    SAMPLER = "sampler"
+    HYBRID = "hybrid"
+
+
+class Origin(StrEnum):
+    """Who chose a node's spec (kept on the node, shown in reports)."""
+
+    ROOT = "root"
+    LLM = "llm"               # the Researcher's spec as it proposed it
+    HYBRID = "hybrid"         # the Researcher's change, numbers from the sampler
+    REPAIRED = "repaired"     # the Researcher repeated an experiment; the sampler moved its numbers
+    SAMPLER = "sampler"       # the sampler alone (sampler mode, or a slot the Researcher left empty)
+
+
+@dataclass(frozen=True)
+class Planned:
+    children: list[tuple[ExperimentSpec, Origin]] = field(default_factory=list)
+    usage: LLMUsage = LLMUsage()
+    llm_error: str = ""        # the LLM endpoint failed on this call ('' if it answered or was not asked)
+    rejected: int = 0          # the Researcher's proposals dropped as invalid or repeated
+
+
+class Planner:
+    def __init__(self, numeric: Numeric, proposer: Proposer | None, sampler: NumericSampler, k: int,
+                 max_samples: int | None = None) -> None:
+        if numeric is not Numeric.SAMPLER and proposer is None:
+            raise ValueError(f"researcher.numeric={numeric.value} needs a Researcher")
+        self.numeric, self.proposer, self.sampler, self.k = numeric, proposer, sampler, k
+        self.max_samples = max_samples
+
+    def plan(self, tree: Tree, target: str, room: int, seed: int) -> Planned:
+        """Up to `room` new children of `target`. Raises ProposalFailed only in llm mode."""
+        want = min(room, 1 if self.numeric is Numeric.SAMPLER else self.k)
+        known = {spec_key(n.spec, n.parent_id) for n in tree}
+        children: list[tuple[ExperimentSpec, Origin]] = []
+        usage, error, rejected = LLMUsage(), "", 0
+        if self.numeric is not Numeric.SAMPLER:
+            assert self.proposer is not None
+            hint = self.sampler.summary(tree) if self.numeric is Numeric.HYBRID else ""
+            try:
+                proposal = self.proposer.propose(tree, target, seed, hint)
+            except ProposalFailed as err:
+                if self.numeric is Numeric.LLM:
+                    raise
+                proposal, error = Proposal(specs=[]), str(err)
+            usage, rejected = proposal.usage, len(proposal.rejected)
+            for spec in proposal.specs[:want]:
+                children.append(self._tuned(tree, target, spec, known, seed + len(children))
+                                if self.numeric is Numeric.HYBRID else (spec, Origin.LLM))
+                known.add(spec_key(children[-1][0], target))
+            if self.numeric is Numeric.HYBRID:
+                for spec in proposal.duplicates[:want - len(children)]:
+                    if (fixed := self._repaired(tree, target, spec, known, seed + 17 * len(children))) is not None:
+                        children.append((fixed, Origin.REPAIRED))
+                        known.add(spec_key(fixed, target))
+        if self.numeric is not Numeric.LLM and len(children) < want:
+            why = (f"the Researcher failed ({error[:120]})" if error
+                   else "sampler mode" if self.numeric is Numeric.SAMPLER
+                   else f"the Researcher gave {len(children)} of {want}")
+            while len(children) < want and (spec := self._drawn(tree, target, known, seed + 31 * len(children))):
+                children.append((spec, Origin.SAMPLER))
+                known.add(spec_key(spec, target))
+            log.info("%s: %d child(ren) from the sampler (%s)", target,
+                     sum(o is Origin.SAMPLER for _, o in children), why)
+        return Planned(children, usage, error, rejected)
+
+    # -- the sampler's parts ---------------------------------------------------------
+    def _tuned(self, tree: Tree, target: str, spec: ExperimentSpec, known: set[str],
+               seed: int) -> tuple[ExperimentSpec, Origin]:
+        """The Researcher's spec with the knobs it moved re-drawn by TPE (once TPE has data)."""
+        knobs = moved(spec, tree[target].spec, self.sampler.space)
+        if not knobs or not self.sampler.ready(tree):
+            return spec, Origin.LLM
+        for attempt in range(ATTEMPTS):
+            tuned = self._valid(self.sampler.suggest(tree, spec, knobs, seed + attempt))
+            if tuned is not None and spec_key(tuned, target) not in known:
+                return tuned, Origin.HYBRID
+        return spec, Origin.LLM
+
+    def _repaired(self, tree: Tree, target: str, spec: ExperimentSpec, known: set[str],
+                  seed: int) -> ExperimentSpec | None:
+        knobs = moved(spec, tree[target].spec, self.sampler.space) or set(KNOBS)
+        for attempt in range(ATTEMPTS):
+            fixed = self._valid(self.sampler.suggest(tree, spec, knobs, seed + attempt))
+            if fixed is not None and spec_key(fixed, target) not in known:
+                return fixed
+        return None
+
+    def _drawn(self, tree: Tree, target: str, known: set[str], seed: int) -> ExperimentSpec | None:
+        for attempt in range(ATTEMPTS):
+            spec = self._valid(self.sampler.propose(tree, target, seed + attempt))
+            if spec is not None and spec_key(spec, target) not in known:
+                return spec
+        log.warning("the sampler found no new experiment below %s in %d draws", target, ATTEMPTS)
+        return None
+
+    def _valid(self, spec: ExperimentSpec) -> ExperimentSpec | None:
+        """The spec re-validated as a proposal (a sampler's values must obey the same contract)."""
+        try:
+            return ExperimentSpec.model_validate(spec.model_dump(mode="json"),
+                                                 context={"proposal": True, "max_samples": self.max_samples})
+        except ValidationError as err:
+            log.warning("sampler produced an invalid spec (dropped): %s", err.errors()[:2])
+            return None

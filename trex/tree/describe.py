@@ -1,0 +1,25 @@
+"""What a spec is, in one line for people and in one hash for deduplication."""
+from __future__ import annotations
+
+import hashlib
+import json
+
+from trex.tree.records import ExperimentSpec, InitFrom
+
+
+def spec_line(spec: ExperimentSpec) -> str:
+    d, t = spec.data, spec.train
+    kinds = ",".join(d.kinds) if d.kinds else "all"
+    return (f"direction={spec.direction.value} kinds={kinds} max_samples={d.max_samples} "
+            f"answer_format={d.answer_format.value} lr={t.learning_rate:g} epochs={t.epochs} "
+            f"batch={t.batch_size} lora_r={t.lora_r} lora_alpha={t.lora_alpha} init_from={t.init_from.value}")
+
+
+def spec_key(spec: ExperimentSpec, parent_id: str | None = None) -> str:
+    """Canonical hash of what an experiment does (data + training), ignoring its prose.
+
+    A warm start continues a particular parent's adapter, so then the parent is part of it."""
+    warm = spec.train.init_from is InitFrom.PARENT
+    body = json.dumps({"data": spec.data.model_dump(mode="json"), "train": spec.train.model_dump(mode="json"),
+                       "parent": parent_id if warm else None}, sort_keys=True)
+    return hashlib.sha256(body.encode()).hexdigest()[:16]
