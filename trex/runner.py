@@ -72,12 +72,25 @@ def start_ray(cfg: RunConfig) -> None:
         ray.init(address=cfg.cluster.address, runtime_env={"env_vars": env})
 
 
+def llm_threads(cfg: RunConfig) -> int:
+    """llama.cpp's threads: the configured number, or the cores this machine's executors leave free
+    (at least 1). Its threads wait on each other at every step, so one sharing a core with a
+    trainer stalls all of them: beside one busy core, 2 threads ran ~100x slower than 1."""
+    if cfg.llm.n_threads:
+        return cfg.llm.n_threads
+    cores = cfg.cluster.num_cpus or os.cpu_count() or 1
+    if cfg.cluster.kind != "local":
+        return max(1, min(4, cores // 2))
+    busy = cfg.search.max_concurrent * max(1, cfg.executor.cpus_per_executor)
+    return max(1, min(8, cores - busy))
+
+
 def make_client(cfg: RunConfig, stack: ExitStack, run_dir: Path) -> tuple[LLMClient, Supervisor | None]:
     """The agent LLM's client, and the supervisor of the server trex started for it (if any)."""
     llm, supervisor = cfg.llm, None
     if llm.backend == "llamacpp":
         gguf = Path(llm.gguf) if llm.gguf else builtin_gguf()
-        server = stack.enter_context(LlamaCppServer(gguf, llm.model, n_ctx=llm.n_ctx, n_threads=llm.n_threads,
+        server = stack.enter_context(LlamaCppServer(gguf, llm.model, n_ctx=llm.n_ctx, n_threads=llm_threads(cfg),
                                                     log_path=run_dir / "llm-server.log",
                                                     startup_timeout_s=llm.startup_timeout_s,
                                                     max_restarts=llm.max_restarts))

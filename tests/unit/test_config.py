@@ -85,7 +85,7 @@ def test_cli_qlora_without_gpu_is_refused_before_writing(tmp_path: Path) -> None
 def test_search_groups_compose_on_the_uct_defaults(policy: str, tmp_path: Path) -> None:
     proc = run_cli("+task=math", f"search={policy}", "--cfg", "job", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
-    assert f"policy: {policy}" in proc.stdout and "max_nodes: 7" in proc.stdout
+    assert f"policy: {policy}" in proc.stdout and "max_nodes: 12" in proc.stdout
 
 
 def test_cli_resume_refuses_a_changed_search_and_writes_nothing(tmp_path: Path) -> None:

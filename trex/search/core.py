@@ -24,7 +24,7 @@ from trex.track.base import NoTracker, Tracker
 from trex.track.report import FinalScores, render_summary
 from trex.tree.budget import budget_spent
 from trex.tree.policy import PolicySettings, normalize_reward, select_for_expansion
-from trex.tree.records import DataRecipe, Direction, ExperimentSpec, NodeStatus, RunResult
+from trex.tree.records import DataRecipe, Direction, ExperimentSpec, NodeStatus, RunResult, TrainConfig
 from trex.tree.store import Tree, write_json
 
 log = logging.getLogger(__name__)
@@ -39,13 +39,17 @@ class Outcome:
     failure: str = ""      # why the search failed as infrastructure ('' when it did not): exit non-zero
 
 
+TEMPLATE_SAMPLES, TEMPLATE_EPOCHS, TEMPLATE_LR = 512, 2, 5e-4
+
+
 def baseline_spec(max_samples: int | None = None) -> ExperimentSpec:
     """The root: the base model evaluated as is. Its data and training settings are the template
-    the first children edit, so they are kept within the run's limit on training examples."""
-    data = DataRecipe(max_samples=min(DataRecipe().max_samples, max_samples or DataRecipe().max_samples))
+    the first children edit: a sound LoRA recipe (lr 5e-4, 2 epochs, reasoning completions, up to
+    512 examples, within the run's limit), so a weak Researcher's small edits start from it."""
+    data = DataRecipe(max_samples=min(TEMPLATE_SAMPLES, max_samples or TEMPLATE_SAMPLES))
     return ExperimentSpec(objective="Evaluate the base model on the dev split (no training).",
                           direction=Direction.BASELINE, rationale="Reference point for every experiment.",
-                          data=data)
+                          data=data, train=TrainConfig(learning_rate=TEMPLATE_LR, epochs=TEMPLATE_EPOCHS))
 
 
 class Search:
@@ -141,6 +145,11 @@ class Search:
     def done(self) -> bool:
         return self.tests is not None and not self.tests and self.tests_out == 0
 
+    def poll(self) -> None:
+        """Notice a time, device or token budget that ran out while every slot was busy."""
+        if not self.stop_reason and self.tests is None:
+            self.stop_reason = self._budget(count_nodes=False)
+
     @property
     def cancel_requested(self) -> bool:
         """The budget ran out under on_budget=cancel: the caller stops running nodes and tells them."""
@@ -153,6 +162,8 @@ class Search:
             self.tests.clear()
             return
         self.stop_reason = self.stop_reason or reason
+        if not self.running:
+            self._begin_tests()
 
     def interrupt(self, node_ids: list[str]) -> None:
         """Ctrl-C: the running nodes go back to the queue, so a resume runs them again."""
@@ -199,7 +210,8 @@ class Search:
         room = min(c.max_nodes - len(self.tree), c.max_children - self.tree.n_children(target))
         deaths = len(self.llm.deaths) if self.llm else 0
         try:
-            planned = self.planner.plan(self.tree, target, room, seed)
+            planned = self.planner.plan(self.tree, target, room, seed,
+                                        seconds_left=c.max_minutes * 60 - self.elapsed_s())
         except ProposalFailed as err:
             if self._died_under_call(deaths, target):
                 return True

@@ -66,6 +66,7 @@ class Loop:
             if not (self.rounds and self.in_flight):
                 while self.pool.free and (job := search.ask()) is not None:
                     self._submit(job)
+            search.poll()
             if search.cancel_requested:
                 self._cancel_all(search.stop_reason)
                 continue

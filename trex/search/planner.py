@@ -16,6 +16,7 @@ from enum import StrEnum
 from pydantic import ValidationError
 
 from trex.search.contracts import Proposal, ProposalFailed, Proposer
+from trex.search.cost import fit_to_time, learned_cost
 from trex.search.sampler import NumericSampler
 from trex.search.space import KNOBS, moved
 from trex.tree.describe import spec_key
@@ -58,8 +59,26 @@ class Planner:
         self.numeric, self.proposer, self.sampler, self.k = numeric, proposer, sampler, k
         self.max_samples = max_samples
 
-    def plan(self, tree: Tree, target: str, room: int, seed: int) -> Planned:
-        """Up to `room` new children of `target`. Raises ProposalFailed only in llm mode."""
+    def plan(self, tree: Tree, target: str, room: int, seed: int, seconds_left: float | None = None) -> Planned:
+        """Up to `room` new children of `target`, each trimmed to finish in `seconds_left` once node
+        times are known. Raises ProposalFailed only in llm mode."""
+        planned = self._plan(tree, target, room, seed)
+        cost = learned_cost(tree) if seconds_left is not None else None
+        if cost is None or seconds_left is None:
+            return planned
+        known = {spec_key(n.spec, n.parent_id) for n in tree}
+        kept = []
+        for spec, origin in planned.children:
+            fitted = fit_to_time(spec, seconds_left, cost)
+            if fitted is not spec:
+                log.info("%s: a child trimmed to %d epoch(s) x %d examples to finish in the %.0f s left",
+                         target, fitted.train.epochs, fitted.data.max_samples, seconds_left)
+            if spec_key(fitted, target) not in known:
+                kept.append((fitted, origin))
+                known.add(spec_key(fitted, target))
+        return Planned(kept, planned.usage, planned.llm_error, planned.rejected)
+
+    def _plan(self, tree: Tree, target: str, room: int, seed: int) -> Planned:
         want = min(room, 1 if self.numeric is Numeric.SAMPLER else self.k)
         known = {spec_key(n.spec, n.parent_id) for n in tree}
         children: list[tuple[ExperimentSpec, Origin]] = []

@@ -20,7 +20,6 @@ from trex.tree.store import Tree
 
 log = logging.getLogger(__name__)
 optuna.logging.set_verbosity(optuna.logging.WARNING)
-warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
 
 
 class NumericSampler:
@@ -50,8 +49,10 @@ class NumericSampler:
         same = [o for o in seen if o[1] is not None and o[2] == structure]
         history = same if structure is not None and len(same) >= self.min_history else seen
         base = optuna.samplers.TPESampler(seed=seed, n_startup_trials=self.startup, multivariate=True,
-                                          constant_liar=True, warn_independent_sampling=False)
-        sampler = optuna.samplers.PartialFixedSampler(fixed, base) if fixed else base
+                                          constant_liar=True)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            sampler = optuna.samplers.PartialFixedSampler(fixed, base) if fixed else base
         study = optuna.create_study(direction="maximize", sampler=sampler)
         for params, score, _ in history:
             study.add_trial(create_trial(params=params, distributions=dists, value=score))

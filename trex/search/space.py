@@ -23,7 +23,7 @@ class Space:
 
     lr_min: float = 5e-5
     lr_max: float = 2e-3
-    max_epochs: int = 4
+    max_epochs: int = 3
     min_samples: int = 32
     max_samples: int = 512          # the run's limit on training examples (executor.max_train_samples)
     min_rank: int = 4

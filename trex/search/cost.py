@@ -1,0 +1,44 @@
+"""How long a node will take, learned from the finished ones, and trimming a spec to the time
+left: a node that cannot finish inside max_minutes would only hold a slot past the budget."""
+from __future__ import annotations
+
+import statistics
+from dataclasses import dataclass
+
+from trex.tree.records import ExperimentSpec, NodeStatus
+from trex.tree.store import Tree
+
+
+@dataclass(frozen=True)
+class NodeCost:
+    overhead_s: float      # data building + evaluation, per node
+    pass_s: float          # training seconds per example per epoch
+
+    def predict(self, spec: ExperimentSpec) -> float:
+        return self.overhead_s + self.pass_s * spec.data.max_samples * spec.train.epochs
+
+
+def learned_cost(tree: Tree) -> NodeCost | None:
+    """Medians over the trained nodes that succeeded (None before the first one)."""
+    trained = [n for n in tree if n.parent_id is not None and n.status is NodeStatus.SUCCEEDED
+               and n.result is not None and n.result.cost.train_samples > 0]
+    if not trained:
+        return None
+    costs = [(n.result.cost, n.spec.train.epochs) for n in trained if n.result is not None]
+    return NodeCost(overhead_s=statistics.median(c.data_s + c.eval_s for c, _ in costs),
+                    pass_s=statistics.median(c.train_s / (c.train_samples * epochs) for c, epochs in costs))
+
+
+def fit_to_time(spec: ExperimentSpec, seconds: float, cost: NodeCost, min_samples: int = 16) -> ExperimentSpec:
+    """`spec` with fewer epochs, then fewer examples (halved), until it is predicted to finish in
+    `seconds`; unchanged if it already does or cannot be made to."""
+    train, data = spec.train, spec.data
+    while cost.predict(spec) > seconds:
+        if train.epochs > 1:
+            train = train.model_copy(update={"epochs": train.epochs - 1})
+        elif data.max_samples // 2 >= min_samples:
+            data = data.model_copy(update={"max_samples": data.max_samples // 2})
+        else:
+            break
+        spec = spec.model_copy(update={"train": train, "data": data})
+    return spec
