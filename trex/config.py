@@ -91,6 +91,7 @@ class ResearcherConfig:
     similarity_threshold: float = 0.99 # reject proposals at least this similar to an existing node (1 = exact only)
     numeric: str = "hybrid"            # llm: the LLM's numbers | sampler: TPE alone, no LLM | hybrid: LLM decides what, TPE the numbers
     sampler_startup: int = 4           # finished experiments before TPE replaces the LLM's values (and random draws)
+    sampler_children: int = 1          # hybrid, once TPE is ready: children per expansion the sampler proposes alone
     price_per_1k_prompt: float | None = None       # USD; null = cost unknown
     price_per_1k_completion: float | None = None
 
@@ -294,6 +295,8 @@ def validate(cfg: RunConfig, available_tasks: list[str]) -> RunConfig:
 
 
 def check_researcher(r: ResearcherConfig) -> None:
+    if r.sampler_children < 0:
+        raise ConfigError(f"researcher.sampler_children={r.sampler_children!r} must be >= 0")
     if r.sampler_startup < 1:
         raise ConfigError(f"researcher.sampler_startup={r.sampler_startup!r} must be >= 1")
     if r.max_tool_calls < 0 or r.insights_every < 0:

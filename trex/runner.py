@@ -184,7 +184,7 @@ def run_search(cfg: RunConfig) -> Outcome:
                  numeric.value, f" (agent LLM {cfg.llm.model})" if researcher else " (no LLM)")
         sampler = NumericSampler(Space(max_samples=cfg.executor.max_train_samples), startup=cfg.researcher.sampler_startup)
         planner = Planner(numeric, researcher, sampler, cfg.search.children_per_expansion,
-                          max_samples=cfg.executor.max_train_samples)
+                          max_samples=cfg.executor.max_train_samples, sampler_children=cfg.researcher.sampler_children)
         search = Search(cfg.search, planner, run_dir=run_dir, metric=task.metric, tracker=make_tracker(cfg, run_dir),
                         reference_score=cfg.task.reference_score, max_train_samples=cfg.executor.max_train_samples,
                         tree=tree, requeue_lost=cfg.cluster.on_executor_lost == "requeue", llm=llm_server)

@@ -8,12 +8,12 @@ training, and the same parent when warm-starting) or in the same batch are skipp
 """
 from __future__ import annotations
 
-import hashlib
-import json
 import random
 from collections.abc import Callable, Iterable
 
-from trex.tree.records import LEARNING_RATES, AnswerFormat, DataRecipe, Direction, ExperimentSpec, InitFrom
+from trex.search.core import baseline_spec as real_baseline_spec
+from trex.tree.describe import spec_key
+from trex.tree.records import LEARNING_RATES, AnswerFormat, Direction, ExperimentSpec, InitFrom
 from trex.tree.store import Tree
 
 KINDS: tuple[str, ...] = ("add", "subtract", "multiply", "two_step")
@@ -22,23 +22,8 @@ Edit = Callable[[ExperimentSpec, random.Random], ExperimentSpec | None]
 
 
 def baseline_spec(max_samples: int | None = None) -> ExperimentSpec:
-    """The root spec, as `trex.driver.baseline_spec` builds it (imported from there when possible)."""
-    try:
-        from trex.search.core import baseline_spec as real   # imports ray at module level
-        return real(max_samples)
-    except ImportError:
-        data = DataRecipe(max_samples=min(DataRecipe().max_samples, max_samples or DataRecipe().max_samples))
-        return ExperimentSpec(objective="Evaluate the base model on the dev split (no training).",
-                              direction=Direction.BASELINE, rationale="Reference point for every experiment.",
-                              data=data)
-
-
-def spec_key(spec: ExperimentSpec, parent_id: str | None) -> str:
-    """What an experiment does (data + training; the parent too when it warm-starts)."""
-    warm = spec.train.init_from is InitFrom.PARENT
-    body = json.dumps({"d": spec.data.model_dump(mode="json"), "t": spec.train.model_dump(mode="json"),
-                       "p": parent_id if warm else None}, sort_keys=True)
-    return hashlib.blake2b(body.encode(), digest_size=8).hexdigest()
+    """The root spec, as trex builds it."""
+    return real_baseline_spec(max_samples)
 
 
 def _with(spec: ExperimentSpec, data: dict | None = None, train: dict | None = None) -> ExperimentSpec:

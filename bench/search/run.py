@@ -25,18 +25,20 @@ if str(ROOT) not in sys.path:
 from bench.search.report import render, verdicts  # noqa: E402
 from bench.search.simulate import Mode, SimConfig, SimResult, simulate  # noqa: E402
 from bench.search.timing import grow_tree, profile_step, time_step  # noqa: E402
+from trex.search.planner import Numeric  # noqa: E402
 from trex.tree.policy import Backup, PolicySettings  # noqa: E402
 
-MAIN = ("uct", "greedy", "sequential", "random", "tpe")
+MAIN = ("hybrid", "uct", "sampler", "greedy", "sequential", "random", "tpe")
+REFERENCE = "hybrid"          # trex's default; every other method is compared with it, paired by seed
 C_SWEEP = (0.1, 0.5, 1.0)
 CHECKPOINTS = (10, 20, 50)
 POLICY_SLOTS = 2
 
 
-def tree_method(policy: str, settings: PolicySettings, k: int = 3,
-                slots: int = POLICY_SLOTS) -> Callable[[int, int], SimResult]:
+def tree_method(policy: str, settings: PolicySettings, k: int = 3, slots: int = POLICY_SLOTS,
+                numeric: Numeric = Numeric.LLM) -> Callable[[int, int], SimResult]:
     return lambda seed, nodes: simulate(SimConfig(policy=policy, nodes=nodes, slots=slots, settings=settings,
-                                                  k=k, seed=seed))
+                                                  k=k, seed=seed, numeric=numeric))
 
 
 # trex's defaults (conf/search/uct.yaml), chosen by bench/search/sweep.py on seeds 0-19;
@@ -48,14 +50,17 @@ SEED0 = 1000
 def methods() -> dict[str, Callable[[int, int], SimResult] | None]:
     """Every curve the benchmark draws; None marks TPE (no tree)."""
     out: dict[str, Callable[[int, int], SimResult] | None] = {
+        "hybrid": tree_method("uct", DEFAULT, numeric=Numeric.HYBRID),
         "uct": tree_method("uct", DEFAULT),
-        "greedy": tree_method("greedy", PolicySettings()),
-        "sequential": tree_method("sequential", PolicySettings()),
-        "random": tree_method("random", PolicySettings()),
+        "sampler": tree_method("uct", DEFAULT, numeric=Numeric.SAMPLER),
+        "greedy": tree_method("greedy", DEFAULT),
+        "sequential": tree_method("sequential", DEFAULT),
+        "random": tree_method("random", DEFAULT),
         "tpe": None,
     }
     for c in C_SWEEP:
-        out[f"uct c={c} mean, 3 children"] = tree_method("uct", PolicySettings(exploration=c))
+        out[f"uct c={c} mean, 3 children"] = tree_method("uct", PolicySettings(exploration=c, backup=Backup.MEAN,
+                                                                               max_children=3))
     out["uct vl=0"] = tree_method("uct", PolicySettings(exploration=0.05, backup=Backup.MAX, max_children=6,
                                                         virtual_loss=0.0))
     out["uct K=1 (1 child per expansion)"] = tree_method("uct", DEFAULT, k=1)
@@ -103,31 +108,34 @@ def summarize_policies(curves: dict[str, dict], nodes: int) -> dict:
                        "never_fraction": 1 - len(ok) / len(hits), "runs": len(hits)}
     paired = {}
     for other in curves:
-        if other == "uct":
+        if other == REFERENCE:
             continue
-        paired[other] = {str(c): mean_sd([u[c - 1] - o[c - 1] for u, o in zip(curves["uct"]["best"],
+        paired[other] = {str(c): mean_sd([u[c - 1] - o[c - 1] for u, o in zip(curves[REFERENCE]["best"],
                                                                                curves[other]["best"], strict=True)])
                          for c in checkpoints}
     extra = {name: {"max_depth": mean_sd(d["max_depth"]) if d["max_depth"] else None,
                     "failed": mean_sd(d["failed"]), "stopped_early": d["stopped_early"]}
              for name, d in curves.items()}
     return {"checkpoints": checkpoints, "table": table, "target": target, "reach": reach,
-            "uct_minus_other": paired, "tree_stats": extra}
+            "reference": REFERENCE, "ref_minus_other": paired, "tree_stats": extra}
 
 
 def run_utilization(seeds: int, nodes: int, slots: int = 4, long_nodes: int = 200) -> dict:
-    """uct on `slots` slots: async vs sync rounds, with and without Researcher latency, and a longer run."""
-    grid = [(Mode.ASYNC, 0.0, nodes), (Mode.SYNC, 0.0, nodes), (Mode.ASYNC, 30.0, nodes), (Mode.SYNC, 30.0, nodes),
-            (Mode.ASYNC, 0.0, long_nodes), (Mode.SYNC, 0.0, long_nodes)]
+    """On `slots` slots: the hybrid default (async), then the loop itself with the random-edit proposer
+    (cheap): async vs sync rounds, with and without Researcher latency, and a longer run."""
+    grid = [(Numeric.HYBRID, Mode.ASYNC, 0.0, nodes), (Numeric.HYBRID, Mode.ASYNC, 30.0, nodes),
+            (Numeric.LLM, Mode.ASYNC, 0.0, nodes), (Numeric.LLM, Mode.SYNC, 0.0, nodes),
+            (Numeric.LLM, Mode.ASYNC, 30.0, nodes), (Numeric.LLM, Mode.SYNC, 30.0, nodes),
+            (Numeric.LLM, Mode.ASYNC, 0.0, long_nodes), (Numeric.LLM, Mode.SYNC, 0.0, long_nodes)]
     out: dict[str, dict] = {}
-    for mode, propose_s, n in grid:
+    for numeric, mode, propose_s, n in grid:
         runs = [simulate(SimConfig(policy="uct", nodes=n, slots=slots, mode=mode, propose_s=propose_s, settings=DEFAULT,
-                                   seed=seed)) for seed in range(SEED0, SEED0 + seeds)]
+                                   seed=seed, numeric=numeric)) for seed in range(SEED0, SEED0 + seeds)]
         durations = [e - s for r in runs for s, e in r.intervals]
         deciles = statistics.quantiles(durations, n=10)
         idle = [r.idle_shares() for r in runs]
-        out[util_key(mode.value, propose_s, n)] = {
-            "mode": mode.value, "propose_s": propose_s, "slots": slots, "nodes": n,
+        out[util_key(numeric.value, mode.value, propose_s, n)] = {
+            "numeric": numeric.value, "mode": mode.value, "propose_s": propose_s, "slots": slots, "nodes": n,
             "utilization": mean_sd([r.utilization() for r in runs]),
             "mid_utilization": mean_sd([r.mid_utilization() for r in runs]),
             "idle_share": {k: statistics.fmean(i[k] for i in idle) for k in idle[0]},
@@ -136,13 +144,13 @@ def run_utilization(seeds: int, nodes: int, slots: int = 4, long_nodes: int = 20
             "duration_s": {"mean": statistics.fmean(durations),
                            "cv": statistics.stdev(durations) / statistics.fmean(durations),
                            "p10": deciles[0], "p90": deciles[-1]}}
-        print(f"  {mode.value:5s} propose_s={propose_s:<4g} nodes={n:<4d} utilization "
-              f"{out[util_key(mode.value, propose_s, n)]['utilization']['mean']:.3f}", flush=True)
+        print(f"  {numeric.value:7s} {mode.value:5s} propose_s={propose_s:<4g} nodes={n:<4d} utilization "
+              f"{out[util_key(numeric.value, mode.value, propose_s, n)]['utilization']['mean']:.3f}", flush=True)
     return out
 
 
-def util_key(mode: str, propose_s: float, nodes: int) -> str:
-    return f"{mode} propose_s={propose_s:g} nodes={nodes}"
+def util_key(numeric: str, mode: str, propose_s: float, nodes: int) -> str:
+    return f"{numeric} {mode} propose_s={propose_s:g} nodes={nodes}"
 
 
 def run_timing(sizes: tuple[int, ...], shapes: tuple[str, ...], repeats: int) -> list[dict]:
@@ -177,7 +185,7 @@ def main() -> None:
             "loadavg_start": os.getloadavg()}
     print(f"policies: {seeds} seeds x {args.nodes} nodes, {POLICY_SLOTS} slots", flush=True)
     curves = run_policies(seeds, args.nodes)
-    print("utilization: uct, 4 slots, async vs sync rounds", flush=True)
+    print("utilization: 4 slots; hybrid, then the loop with the random-edit proposer (async vs sync)", flush=True)
     util = run_utilization(seeds, args.nodes)
     print("timing: select('uct') + build_memory", flush=True)
     timing = run_timing((100, 1_000, 10_000), ("bushy",) if args.quick else ("bushy", "deep"), args.repeats)

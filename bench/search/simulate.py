@@ -1,32 +1,37 @@
-"""A discrete-event simulation of the driver's loop (trex/driver.py) on a simulated clock.
+"""The search benchmark's simulation: trex's own search core and loop (trex.search), driven on a
+simulated clock. Only the executors (the response surface, as a Pool) and the Researcher (the
+random-edit proposer, as a Proposer) are simulated; selection, proposals, the numeric sampler,
+budgets and backup are the product's code.
 
-It uses the real `Tree`, `select` and `normalize_reward`; only the Researcher (the random
-proposer) and the executors (the response surface) are simulated. Two ways to expand:
+- async (what trex does): whenever a slot is free, the core is asked for a job;
+- sync (rounds): the loop asks only when nothing runs (a comparison, not a trex mode).
 
-- async (what the driver does): whenever a slot is free and the queue is empty, select a
-  node, propose K children, queue them; queued nodes go to free slots at once;
-- sync (rounds): expand only when nothing is in flight, as many times as it takes to queue
-  one node per slot, then run that batch to the end before the next round.
-
-`propose_s` is the simulated Researcher latency per expansion; the loop is blocked while it
-runs, as the real driver is (in-flight experiments go on). The budget is `nodes` nodes,
-the root (the base model's evaluation) included, as `SearchConfig.max_nodes` counts them.
+`propose_s` is the simulated Researcher latency per call; the loop is blocked while it runs, as
+trex's is. The budget is `nodes` nodes, the root (the base model's evaluation) included.
 """
 from __future__ import annotations
 
 import heapq
 import random
-from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
-from bench.search.proposer import baseline_spec, known_keys, propose, spec_key
+from bench.search.proposer import propose
 from bench.search.surface import Adapter, Outcome, score
-from trex.tree.policy import PolicySettings, normalize_reward, select_for_expansion
-from trex.tree.records import Cost, NodeStatus, RunResult
+from trex.config import SearchConfig
+from trex.search.contracts import Finished, Job, Proposal
+from trex.search.core import Search
+from trex.search.loop import Loop, Timeouts
+from trex.search.planner import Numeric, Planner
+from trex.search.sampler import NumericSampler
+from trex.search.space import Space
+from trex.tree.policy import PolicySettings
+from trex.tree.records import Cost, LLMUsage, NodeStatus, RunResult
 from trex.tree.store import Tree
 
-
+# The surface's whole space (bench/search/surface.py), as the sampler sees it.
+SIM_SPACE = Space(lr_min=1e-5, lr_max=2e-3, max_epochs=10, min_samples=16, max_samples=50_000, min_rank=1,
+                  max_rank=256)
 
 
 class Mode(StrEnum):
@@ -44,6 +49,9 @@ class SimConfig:
     mode: Mode = Mode.ASYNC
     propose_s: float = 0.0
     max_failed_expansions: int = 5
+    numeric: Numeric = Numeric.LLM      # llm: the random proposer's values | sampler | hybrid
+    sampler_startup: int = 4
+    sampler_children: int = 1
     seed: int = 0
 
 
@@ -101,107 +109,104 @@ def result_of(outcome: Outcome) -> RunResult:
                      error=outcome.error, cost=Cost(total_s=outcome.duration_s, train_s=outcome.duration_s))
 
 
-class Simulation:
-    """One run of the search loop; `run()` returns its trace."""
+class SimClock:
+    def __init__(self) -> None:
+        self.now = 0.0
 
-    def __init__(self, cfg: SimConfig, keep_tree: bool = False) -> None:
-        self.cfg, self.keep_tree = cfg, keep_tree
-        self.tree = Tree("sim")
-        self.clock = 0.0
-        self.queue: deque[str] = deque()
-        self.events: list[tuple[float, int, str, Outcome, float]] = []   # (end, seq, node, outcome, start)
+    def __call__(self) -> float:
+        return self.now
+
+
+class SimPool:
+    """Executors on the simulated clock: a job's outcome is drawn when it starts; `wait` jumps
+    the clock to the earliest end. The final test pass takes no simulated time."""
+
+    def __init__(self, slots: int, seed: int, clock: SimClock) -> None:
+        self.slots, self.seed, self.clock = slots, seed, clock
+        self.events: list[tuple[float, int]] = []                 # (end, handle)
+        self.jobs: dict[int, tuple[Job, Outcome, float]] = {}     # handle -> (job, outcome, start)
         self.adapters: dict[str, Adapter | None] = {}
-        self.known: set[str] = set()
-        self.expansions = 0
-        self.empty = 0
-        self.best: list[float] = []
         self.intervals: list[tuple[float, float]] = []
-        self.root_end = 0.0
         self.last_submit = 0.0
+        self.n = 0
 
-    # -- the loop ----------------------------------------------------------------------
-    def run(self) -> SimResult:
-        root = self.tree.add(baseline_spec(), None, self.clock)
-        self.known |= known_keys(self.tree)
-        self.queue.append(root.id)
-        stop = ""
-        while True:
-            if len(self.tree) >= self.cfg.nodes and not self.queue:
-                stop = stop or f"max_nodes={self.cfg.nodes} reached"
-            if not stop:
-                self._fill()
-            if not self.events:
-                if stop or not (self.queue or self._can_expand()):
-                    break
-                stop = "no node can be expanded (every finished node failed or is full)"
-                break
-            self._collect(heapq.heappop(self.events))
-        failed = self.tree.count(NodeStatus.FAILED)
-        return SimResult(self.best, self.intervals, self.cfg.slots, self.root_end, self.last_submit,
-                         stop or "nothing left to expand", max(n.depth for n in self.tree), failed,
-                         self.tree if self.keep_tree else None)
+    @property
+    def free(self) -> int:
+        return self.slots - len(self.jobs)
 
-    def _can_expand(self) -> bool:
-        return len(self.tree) < self.cfg.nodes and self.empty < self.cfg.max_failed_expansions
+    @property
+    def size(self) -> int:
+        return self.slots
 
-    def _free(self) -> int:
-        return self.cfg.slots - len(self.events)
+    def submit(self, job: Job) -> int:
+        self.n += 1
+        test = job.split != "dev"
+        outcome = Outcome(None, 0.0, None) if test else score(
+            job.spec, self.adapters.get(job.parent_id) if job.parent_id else None,
+            node_rng(self.seed, int(job.node_id[1:])), train=job.train)
+        self.jobs[self.n] = (job, outcome, self.clock.now)
+        heapq.heappush(self.events, (self.clock.now + outcome.duration_s, self.n))
+        if not test:
+            self.last_submit = self.clock.now
+        return self.n
 
-    def _fill(self) -> None:
-        if self.cfg.mode is Mode.SYNC:
-            if not self.queue and not self.events:          # a new round: queue one node per slot
-                while len(self.queue) < self.cfg.slots and self._can_expand() and self._expand():
-                    pass
-            while self._free() > 0 and self.queue:
-                self._submit(self.queue.popleft())
-            return
-        while self._free() > 0:                              # async: the driver's _fill_slots
-            if not self.queue:
-                if not self._can_expand() or not self._expand():
-                    return
-                continue
-            self._submit(self.queue.popleft())
+    def wait(self, handles: list[int], timeout_s: float) -> list[int]:
+        end, handle = heapq.heappop(self.events)
+        self.clock.now = max(self.clock.now, end)
+        return [handle]
 
-    def _expand(self) -> bool:
-        cfg = self.cfg
-        self.expansions += 1
-        seed = cfg.seed * 100_003 + self.expansions
-        target = select_for_expansion(cfg.policy, self.tree, cfg.settings, seed)
-        if target is None:
-            return False
-        self.clock += cfg.propose_s
-        room = min(cfg.nodes - len(self.tree), cfg.settings.max_children - self.tree.n_children(target))
-        specs = propose(self.tree, target, cfg.k, seed, known=self.known)[:max(room, 0)]
-        self.empty = 0 if specs else self.empty + 1
-        for spec in specs:
-            node = self.tree.add(spec, target, self.clock)
-            self.known.add(spec_key(node.spec, target))
-            self.queue.append(node.id)
-        return True
+    def result(self, handle: int) -> tuple[RunResult, bool]:
+        job, outcome, start = self.jobs[handle]
+        if job.split == "dev":
+            self.adapters[job.node_id] = outcome.adapter
+            self.intervals.append((start, self.clock.now))
+        return result_of(outcome), False
 
-    def _submit(self, node_id: str) -> None:
-        node = self.tree[node_id]
-        parent = node.parent_id
-        outcome = score(node.spec, self.adapters.get(parent) if parent else None,
-                        node_rng(self.cfg.seed, int(node_id[1:])), train=parent is not None)
-        self.tree.mark_running(node_id, self.clock)
-        self.last_submit = self.clock
-        heapq.heappush(self.events, (self.clock + outcome.duration_s, int(node_id[1:]), node_id, outcome, self.clock))
+    def release(self, handle: int, actor_died: bool) -> Job:
+        return self.jobs.pop(handle)[0]
 
-    def _collect(self, event: tuple[float, int, str, Outcome, float]) -> None:
-        end, _, node_id, outcome, start = event
-        self.clock = max(self.clock, end)
-        self.intervals.append((start, end))
-        root = self.tree.root
-        base = root.score if node_id != root.id else None
-        reward = normalize_reward(outcome.score, 0.0, 1.0, base=base, reference=None)
-        self.tree.record(node_id, result_of(outcome), reward, self.clock)
-        self.adapters[node_id] = outcome.adapter
-        if node_id == root.id:
-            self.root_end = self.clock
-        previous = self.best[-1] if self.best else 0.0
-        self.best.append(max(previous, outcome.score) if outcome.score is not None else previous)
+    def wait_for_room(self, seconds: float) -> bool:
+        return self.free > 0
+
+
+class SimProposer:
+    """The random-edit proposer as trex's Researcher would be called; each call costs `latency_s`."""
+
+    def __init__(self, k: int, latency_s: float, clock: SimClock) -> None:
+        self.k, self.latency_s, self.clock = k, latency_s, clock
+
+    def start(self, root_id: str, seed: int) -> LLMUsage:
+        return LLMUsage()
+
+    def propose(self, tree: Tree, node_id: str, seed: int, hint: str = "") -> Proposal:
+        self.clock.now += self.latency_s
+        return Proposal(specs=propose(tree, node_id, self.k, seed), usage=LLMUsage(calls=1, seconds=self.latency_s))
+
+    def on_finished(self, tree: Tree, node_id: str, seed: int) -> Finished:
+        return Finished()
 
 
 def simulate(cfg: SimConfig, keep_tree: bool = False) -> SimResult:
-    return Simulation(cfg, keep_tree).run()
+    """One simulated search with trex's core and loop."""
+    clock = SimClock()
+    s = cfg.settings
+    search_cfg = replace(SearchConfig(), policy=cfg.policy, max_nodes=cfg.nodes, max_minutes=1e9,
+                         children_per_expansion=cfg.k, max_children=s.max_children, exploration=s.exploration,
+                         backup=s.backup.value, virtual_loss=s.virtual_loss,
+                         max_failed_expansions=cfg.max_failed_expansions, seed=cfg.seed)
+    proposer = None if cfg.numeric is Numeric.SAMPLER else SimProposer(cfg.k, cfg.propose_s, clock)
+    planner = Planner(cfg.numeric, proposer, NumericSampler(SIM_SPACE, startup=cfg.sampler_startup), cfg.k,
+                      sampler_children=cfg.sampler_children)
+    search = Search(search_cfg, planner, clock=clock, wall=clock)
+    pool = SimPool(cfg.slots, cfg.seed, clock)
+    out = Loop(search, pool, clock=clock, poll_s=0.0, timeouts=Timeouts(1e12, 1e12),
+               rounds=cfg.mode is Mode.SYNC).run()
+    finished = sorted((n for n in out.tree if n.done), key=lambda n: (n.finished_at or 0.0, int(n.id[1:])))
+    best, top = [], 0.0
+    for node in finished:
+        top = max(top, node.score) if node.score is not None else top
+        best.append(top)
+    root = out.tree.root
+    return SimResult(best, pool.intervals, cfg.slots, root.finished_at or 0.0, pool.last_submit, out.stop_reason,
+                     max(n.depth for n in out.tree), out.tree.count(NodeStatus.FAILED),
+                     out.tree if keep_tree else None)

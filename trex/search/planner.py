@@ -4,8 +4,11 @@ decides the numbers (researcher.numeric):
 - llm: the Researcher's specs as they are (a weak LLM can leave slots empty);
 - sampler: the sampler alone, one child per expansion (no LLM: TPE through the tree);
 - hybrid: the Researcher's specs, with the numeric knobs it chose to move set by TPE once
-  enough experiments have finished (its own values are the start point until then); its
+  enough experiments have finished (its own values are the start point until then), plus
+  `sampler_children` of the sampler's own per expansion once it is ready; the Researcher's
   duplicates are repaired by the sampler, and every child it failed to give is filled by one.
+  (On bench/search's tuning seeds, moved-knobs-only plus one sampler child beat letting TPE
+  re-draw every knob.)
 """
 from __future__ import annotations
 
@@ -53,7 +56,8 @@ class Planned:
 
 class Planner:
     def __init__(self, numeric: Numeric, proposer: Proposer | None, sampler: NumericSampler, k: int,
-                 max_samples: int | None = None) -> None:
+                 max_samples: int | None = None, *, sampler_children: int = 1) -> None:
+        self.sampler_children = sampler_children    # hybrid, once TPE is ready: children per expansion it proposes alone
         if numeric is not Numeric.SAMPLER and proposer is None:
             raise ValueError(f"researcher.numeric={numeric.value} needs a Researcher")
         self.numeric, self.proposer, self.sampler, self.k = numeric, proposer, sampler, k
@@ -93,7 +97,9 @@ class Planner:
                     raise
                 proposal, error = Proposal(specs=[]), str(err)
             usage, rejected = proposal.usage, len(proposal.rejected)
-            for spec in proposal.specs[:want]:
+            llm_want = want - (self.sampler_children if self.numeric is Numeric.HYBRID and self.sampler.ready(tree)
+                               else 0)
+            for spec in proposal.specs[:max(llm_want, 0)]:
                 children.append(self._tuned(tree, target, spec, known, seed + len(children))
                                 if self.numeric is Numeric.HYBRID else (spec, Origin.LLM))
                 known.add(spec_key(children[-1][0], target))
