@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from ftbench.base import Example, SourceUnavailable
+from ftbench.offline import offline_variable
 
 SOURCES = ("hub", "fixture")
 T = TypeVar("T")
@@ -96,12 +97,12 @@ def hub_rows(task: str, repo_id: str, split: str, config: str | None = None,
              revision: str | None = None) -> list[dict[str, Any]]:
     """Rows of one split of a Hub dataset; fails fast with a clear message when offline."""
     hint = f"run with network once, or use {task} with source=fixture for the bundled sample"
-    if os.environ.get("HF_HUB_OFFLINE") == "1" or os.environ.get("HF_DATASETS_OFFLINE") == "1":
+    if offline := offline_variable():
         cached = _try_cached(repo_id, split, config, revision)
         if cached is not None:
             return cached
         raise SourceUnavailable(f"{task}: needs {repo_id!r} ({split}) from the Hugging Face Hub, but "
-                                f"HF_HUB_OFFLINE=1 and it is not cached; {hint}")
+                                f"{offline}=1 and it is not cached; {hint}")
     from datasets import load_dataset
 
     try:

@@ -3,11 +3,11 @@ raw HTTP/2 connection, with no gRPC library: a TCP connect alone proves nothing 
 accepts every connection, and `ray.init` on a wrong address hangs instead of failing."""
 from __future__ import annotations
 
-import os
 import socket
 import time
 
-_TRUE = {"1", "ON", "YES", "TRUE"}
+from ftbench.offline import env_true
+
 
 _H2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 _H2_STATUS = {0x88: 200, 0x89: 204, 0x8A: 206, 0x8B: 304, 0x8C: 400, 0x8D: 404, 0x8E: 500}   # HPACK static table
@@ -75,7 +75,7 @@ def grpc_problem(host: str, port: int, path: str, timeout_s: float) -> str | Non
     deadline = time.monotonic() + timeout_s
     try:
         with socket.create_connection((host, port), timeout=timeout_s) as sock:
-            if os.environ.get("RAY_USE_TLS", "").strip().upper() in _TRUE:
+            if env_true("RAY_USE_TLS"):
                 return None
             sock.sendall(grpc_request(host, port, path))
             return _h2_answer(sock, deadline)

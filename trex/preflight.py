@@ -20,7 +20,8 @@ from typing import Any
 
 import ftbench
 from trex.config import ClusterConfig, ConfigError, LLMConfig, RunConfig
-from trex.grpc_probe import _TRUE, CLIENT_PATH, GCS_PATH, grpc_problem
+from ftbench.offline import offline_variable
+from trex.grpc_probe import CLIENT_PATH, GCS_PATH, grpc_problem
 from trex.model.resolve import BUILTIN_PREFIX, BUILTINS
 
 log = logging.getLogger(__name__)
@@ -176,12 +177,6 @@ def is_hub_id(name: str) -> bool:
     except HFValidationError:
         return False
     return not name.startswith((".", "~", os.sep)) and name.count("/") <= 1
-
-
-def offline_variable() -> str | None:
-    """The environment variable that puts the Hub offline, if one is set."""
-    return next((v for v in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
-                 if os.environ.get(v, "").strip().upper() in _TRUE), None)
 
 
 def cache_problem(repo_id: str) -> str | None:

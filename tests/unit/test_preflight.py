@@ -189,7 +189,10 @@ def test_hub_model_online_not_found_vs_unreachable(monkeypatch: pytest.MonkeyPat
     import huggingface_hub
     from huggingface_hub.errors import RepositoryNotFoundError
 
-    monkeypatch.delenv("HF_HUB_OFFLINE")
+    from ftbench.offline import OFFLINE_VARIABLES
+
+    for name in OFFLINE_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
     calls: list[float] = []
 
     def not_found(repo_id: str, timeout: float) -> None:

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from ftbench.offline import is_offline, offline_variable
 from trex.tree.records import DataRecipe, Source, SourceKind
 
 HUB_URL = re.compile(r"huggingface\.co/datasets/([\w.-]+/[\w.-]+)")
@@ -18,7 +19,7 @@ HELDOUT_WORDS = ("dev", "test", "validation", "eval", "heldout", "held-out", "he
 
 
 def hub_offline() -> bool:
-    return os.environ.get("HF_HUB_OFFLINE") == "1" or os.environ.get("HF_DATASETS_OFFLINE") == "1"
+    return is_offline()
 
 
 @dataclass(frozen=True)
@@ -78,7 +79,7 @@ def check_source(source: Source, rules: SourceRules) -> str | None:
         return (f"hub source {name!r} is where the task's dev/test data comes from and may not be trained on; "
                 "use the task source (its train split) instead")
     if rules.offline:
-        return f"hub source {name!r} cannot be loaded: this machine is offline (HF_HUB_OFFLINE=1); use the task source"
+        return f"hub source {name!r} cannot be loaded: this machine is offline ({offline_variable()}=1); use the task source"
     if rules.hub_exists is not None and not rules.hub_exists(name):
         return f"hub source {name!r} does not exist on the Hugging Face Hub"
     return None

@@ -1,7 +1,7 @@
 """Research tools the Researcher may call before proposing: literature search (the arXiv API)
 and dataset search (the Hugging Face Hub: search, card, a few rows).
 
-Offline (HF_HUB_OFFLINE=1, HF_DATASETS_OFFLINE=1, TREX_OFFLINE=1, or the first request fails)
+Offline (ftbench.offline: HF_HUB_OFFLINE, HF_DATASETS_OFFLINE, TRANSFORMERS_OFFLINE or TREX_OFFLINE set, or the first request fails)
 every tool answers from the task's `catalog` and says plainly that the web is unreachable;
 the flags are checked first, and each request has a 5 s timeout, so nothing hangs.
 """
@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import re
 import urllib.parse
 import urllib.request
 import xml.etree.ElementTree as ET
 from enum import StrEnum
+
+from ftbench.offline import is_offline
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +35,7 @@ class Tool(StrEnum):
 
 
 def offline_flags() -> bool:
-    return any(os.environ.get(k) == "1" for k in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TREX_OFFLINE"))
+    return is_offline()
 
 
 def _clip(text: str, limit: int = MAX_ANSWER) -> str:

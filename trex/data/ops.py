@@ -5,7 +5,6 @@ RecipeError naming the operator and the argument, which fails only that node.
 """
 from __future__ import annotations
 
-import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,6 +13,7 @@ from datasets import Dataset
 
 import ftbench
 from ftbench.base import Task
+from ftbench.offline import offline_variable
 from trex.tree.records import DecontaminateOp, DedupOp, FilterOp, Source, SourceKind
 
 COLUMNS = ("question", "answer", "solution", "kind", "source")
@@ -59,9 +59,9 @@ def load_source(source: Source, ctx: Context, index: int) -> Dataset:
 def _load_hub(name: str, label: str) -> Dataset:
     if not re.fullmatch(r"[\w.-]+(/[\w.-]+)?", name):
         raise RecipeError(f"load {label}: name={name!r} is not a Hub dataset id (owner/name)")
-    if os.environ.get("HF_HUB_OFFLINE") == "1" or os.environ.get("HF_DATASETS_OFFLINE") == "1":
+    if offline := offline_variable():
         raise RecipeError(f"load {label}: name={name!r} needs the Hugging Face Hub, but this machine is offline "
-                          "(HF_HUB_OFFLINE=1)")
+                          f"({offline}=1)")
     from datasets import load_dataset
 
     try:
