@@ -1,26 +1,27 @@
 """The Researcher's own records: the research brief, distilled insights, research-tool notes."""
 from __future__ import annotations
 
+from typing import Annotated
+
 from pydantic import Field
 
+from trex.llm.schema_lint import reply_schema
 from trex.tree.records import Frozen
 
 Line = str
+Point = Annotated[str, Field(min_length=3, max_length=200)]
 
 
 class ResearchBrief(Frozen):
     """Written once at the root from the task card; shown in every propose prompt (brief.json)."""
 
-    goals: list[str] = Field(default_factory=list, max_length=3)
-    risks: list[str] = Field(default_factory=list, max_length=3)
-    directions: list[str] = Field(default_factory=list, max_length=3)
+    goals: list[Point] = Field(min_length=1, max_length=3)
+    risks: list[Point] = Field(min_length=1, max_length=3)
+    directions: list[Point] = Field(min_length=1, max_length=3)
 
     @classmethod
     def schema_for_llm(cls) -> dict:
-        item = {"type": "string", "minLength": 3, "maxLength": 200}
-        return {"type": "object", "required": ["goals", "risks", "directions"],
-                "properties": {k: {"type": "array", "items": item, "minItems": 1, "maxItems": 3}
-                               for k in ("goals", "risks", "directions")}}
+        return reply_schema(cls)
 
 
 class Insight(Frozen):

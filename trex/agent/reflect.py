@@ -9,23 +9,29 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import Field, ValidationError
 
 from trex.agent.notes import Insight, InsightBook, ResearchBrief
 from trex.tree.diagnosis import diagnose
-from trex.tree.records import Diagnosis, NodeStatus
+from trex.llm.schema_lint import reply_schema
+from trex.tree.records import Diagnosis, Frozen, NodeStatus
 from trex.tree.store import Tree, write_json
 
 log = logging.getLogger(__name__)
 MAX_INSIGHTS = 3
 
 
+class LessonReply(Frozen):
+    lesson: str = Field(min_length=3, max_length=300)
+    nodes: list[str] = Field(min_length=1, max_length=8)
+
+
+class InsightsReply(Frozen):
+    insights: list[LessonReply] = Field(max_length=MAX_INSIGHTS)
+
+
 def insights_schema() -> dict[str, Any]:
-    item = {"type": "object", "required": ["lesson", "nodes"],
-            "properties": {"lesson": {"type": "string", "minLength": 3, "maxLength": 300},
-                           "nodes": {"type": "array", "items": {"type": "string"}, "minItems": 1, "maxItems": 8}}}
-    return {"type": "object", "required": ["insights"],
-            "properties": {"insights": {"type": "array", "items": item, "maxItems": MAX_INSIGHTS}}}
+    return reply_schema(InsightsReply)
 
 
 def parse_brief(text: str) -> tuple[ResearchBrief | None, str]:

@@ -15,7 +15,10 @@ import urllib.request
 import xml.etree.ElementTree as ET
 from enum import StrEnum
 
+from pydantic import BaseModel, Field
+
 from ftbench.offline import is_offline
+from trex.llm.schema_lint import reply_schema
 
 log = logging.getLogger(__name__)
 
@@ -115,8 +118,13 @@ class ResearchTools:
         return f"First rows of {name} ({first['config']}/{first['split']}):\n" + "\n".join(rows)
 
 
+class ToolStep(BaseModel):
+    """One step of the research loop, as the LLM replies."""
+
+    tool: Tool
+    query: str = Field(max_length=200)
+
+
 def action_schema() -> dict:
     """JSON schema of one tool step."""
-    return {"type": "object", "required": ["tool", "query"],
-            "properties": {"tool": {"type": "string", "enum": [t.value for t in Tool]},
-                           "query": {"type": "string", "maxLength": 200}}}
+    return reply_schema(ToolStep)

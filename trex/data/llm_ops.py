@@ -13,10 +13,12 @@ import math
 import os
 import random
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from datasets import Dataset
+from pydantic import BaseModel, Field
 
+from trex.llm.schema_lint import reply_schema
 from trex.prompts import render_rewrite, render_score, render_synthesize
 from trex.tree.records import LLMScoreOp, LLMUsage, SynthesizeOp
 
@@ -153,10 +155,22 @@ def llm_score(ds: Dataset, op: LLMScoreOp, client: LLMClient, description: str, 
     return ds.select(keep)
 
 
-NEW_SCHEMA = {"type": "object", "required": ["examples"], "properties": {"examples": {
-    "type": "array", "items": {"type": "object", "required": ["question", "answer", "solution"], "properties": {
-        "question": {"type": "string"}, "answer": {"type": "string"}, "solution": {"type": "string"}}}}}}
-REWRITE_SCHEMA = {"type": "object", "required": ["questions"],
-                  "properties": {"questions": {"type": "array", "items": {"type": "string"}}}}
-SCORE_SCHEMA = {"type": "object", "required": ["scores"],
-                "properties": {"scores": {"type": "array", "items": {"type": "integer", "minimum": 1, "maximum": 5}}}}
+class NewExample(BaseModel):
+    question: str
+    answer: str
+    solution: str
+
+
+class NewExamples(BaseModel):
+    examples: list[NewExample]
+
+
+class Rewrites(BaseModel):
+    questions: list[str]
+
+
+class Scores(BaseModel):
+    scores: list[Annotated[int, Field(ge=1, le=5)]]
+
+
+NEW_SCHEMA, REWRITE_SCHEMA, SCORE_SCHEMA = reply_schema(NewExamples), reply_schema(Rewrites), reply_schema(Scores)

@@ -72,3 +72,22 @@ def _children(node: dict[str, Any]) -> list[tuple[str, Any]]:
     for key in ("anyOf", "oneOf", "allOf", "prefixItems"):
         children += [(f"{key}[{i}]", sub) for i, sub in enumerate(node.get(key) or [])]
     return children
+
+
+def reply_schema(model: type) -> dict[str, Any]:
+    """The JSON schema of a pydantic reply model as sent to an LLM: $refs inlined, titles dropped."""
+    raw = model.model_json_schema()   # type: ignore[attr-defined]
+    defs = raw.pop("$defs", {})
+
+    def inline(node: Any, names: bool = False) -> Any:
+        """`names`: node maps property names to schemas (keep every key)."""
+        if isinstance(node, dict):
+            if "$ref" in node:
+                return inline(defs[node["$ref"].rsplit("/", 1)[-1]])
+            return {k: inline(v, names=k == "properties" and not names) for k, v in node.items()
+                    if names or k not in ("title", "description", "default")}
+        if isinstance(node, list):
+            return [inline(v) for v in node]
+        return node
+
+    return inline(raw)
