@@ -43,7 +43,9 @@ def main() -> None:
     from trex.tree.records import DataRecipe, Direction, ExperimentSpec
 
     ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
-    settings = ExecutorSettings(task="math", model_path=args.model, eval_batch_size=64, max_new_tokens=48,
+    from trex.config import ExecutorConfig
+
+    settings = ExecutorSettings(task="math", model_path=args.model, config=ExecutorConfig(eval_batch_size=64, max_new_tokens=48),
                                 task_options={"train_size": max(256, args.samples), "dev_size": args.dev})
     pool = ExecutorPool(settings, 1, Demand(cpus=1))
     spec = ExperimentSpec(objective="overhead", direction=Direction.LEARNING_RATE,

@@ -36,7 +36,10 @@ def main() -> None:
         model_path = str(work / "model")
         AutoModelForCausalLM.from_config(AutoConfig.from_pretrained(args.model)).save_pretrained(model_path)
         AutoTokenizer.from_pretrained(args.model).save_pretrained(model_path)
-    executor = Executor(ExecutorSettings(task="math", model_path=model_path, threads=torch.get_num_threads(),
+    from trex.config import ExecutorConfig
+
+    executor = Executor(ExecutorSettings(task="math", model_path=model_path,
+                                         config=ExecutorConfig(cpus_per_executor=torch.get_num_threads()),
                                          task_options={"train_size": max(args.samples, 256), "dev_size": args.dev}))
     spec = ExperimentSpec(objective="benchmark", direction=Direction.LEARNING_RATE,
                           data=DataRecipe(max_samples=args.samples), train=TrainConfig(epochs=args.epochs))

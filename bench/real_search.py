@@ -72,6 +72,7 @@ def run_hand(seed: int, runs: Path) -> dict:
     import torch
 
     from ftbench.base import Split
+    from trex.config import ExecutorConfig
     from trex.execute.executor import Executor, ExecutorSettings
     from trex.model.resolve import resolve_model
     from trex.search.contracts import Job
@@ -84,7 +85,7 @@ def run_hand(seed: int, runs: Path) -> dict:
     node_dir.mkdir(parents=True)
     t0 = time.monotonic()
     executor = Executor(ExecutorSettings(task="math", model_path=resolve_model("builtin:smollm2-135m-instruct"),
-                                         task_options=TASK, threads=os.cpu_count() or 1))
+                                         task_options=TASK, config=ExecutorConfig(cpus_per_executor=os.cpu_count() or 1)))
     dev = executor.run(Job(node_id="hand", spec=spec, node_dir=str(node_dir), seed=seed, data_seed=seed))
     test = executor.run(Job(node_id="hand", spec=spec, node_dir=str(node_dir), seed=seed, train=False,
                             split=Split.TEST, adapter=dev.adapter_path))

@@ -150,14 +150,8 @@ def data_llm(cfg: RunConfig, client: LLMClient) -> DataLLM:
 
 
 def executor_settings(cfg: RunConfig, task: str, model_path: str, data_llm: DataLLM | None) -> ExecutorSettings:
-    e = cfg.executor
     return ExecutorSettings(task=task, model_path=model_path, task_options=dict(cfg.task.options), data_llm=data_llm,
-                            data_llm_max_tokens=e.data_llm_max_tokens, quantization=e.quantization, engine=e.engine,
-                            engine_base_url=e.engine_base_url, engine_model=e.engine_model,
-                            vllm_gpu_memory_utilization=e.vllm_gpu_memory_utilization,
-                            eval_batch_size=e.eval_batch_size, max_new_tokens=e.max_new_tokens, bf16=e.bf16,
-                            logging_steps=e.logging_steps, threads=e.cpus_per_executor, backend=e.backend,
-                            workers=e.workers, cpus_per_worker=e.cpus_per_worker, gpus_per_worker=e.gpus_per_worker)
+                            config=cfg.executor)
 
 
 def run_search(cfg: RunConfig) -> Outcome:

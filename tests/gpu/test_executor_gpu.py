@@ -45,8 +45,10 @@ def test_qlora_trains_a_4bit_base_model(tiny_model: Path, tmp_path: Path) -> Non
     from trex.execute.executor import Executor, ExecutorSettings, Job
     from trex.tree.records import DataRecipe, Direction, ExperimentSpec, NodeStatus, TrainConfig
 
-    executor = Executor(ExecutorSettings(task="math", model_path=str(tiny_model), quantization="nf4",
-                                         task_options={"train_size": 256, "dev_size": 16, "test_size": 16}))
+    from trex.config import ExecutorConfig
+
+    executor = Executor(ExecutorSettings(task="math", model_path=str(tiny_model),
+                                         config=ExecutorConfig(quantization="nf4"), task_options={"train_size": 256, "dev_size": 16, "test_size": 16}))
     spec = ExperimentSpec(objective="qlora", direction=Direction.LEARNING_RATE, data=DataRecipe(max_samples=32),
                           train=TrainConfig(learning_rate=1e-3))
     result = executor.run(Job(node_id="n0001", spec=spec, node_dir=str(tmp_path / "q"), seed=0))

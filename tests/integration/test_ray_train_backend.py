@@ -22,8 +22,10 @@ def test_one_cpu_worker_trains_and_reports_through_the_node_folder(tiny_model: P
     from trex.execute.executor import Executor, ExecutorSettings, Job
     from trex.tree.records import DataRecipe, Direction, ExperimentSpec, NodeStatus, TrainConfig
 
-    settings = ExecutorSettings(task="math", model_path=str(tiny_model), backend="ray_train", workers=1,
-                                cpus_per_worker=1, max_new_tokens=4, eval_batch_size=8,
+    from trex.config import ExecutorConfig
+
+    config = ExecutorConfig(backend="ray_train", workers=1, cpus_per_worker=1, max_new_tokens=4, eval_batch_size=8)
+    settings = ExecutorSettings(task="math", model_path=str(tiny_model), config=config,
                                 task_options={"train_size": 64, "dev_size": 8, "test_size": 8})
     actor = ray.remote(num_cpus=0)(Executor).remote(settings)
     spec = ExperimentSpec(objective="ray train", direction=Direction.LEARNING_RATE,

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from trex.config import ExecutorConfig
 from trex.execute.executor import Executor, ExecutorSettings, Job
 from trex.train.preference import preference_pairs, task_reward, wrong_completion
 from trex.tree.records import DataRecipe, Direction, ExperimentSpec, NodeStatus, TrainConfig, TrainMethod
@@ -14,7 +15,8 @@ from trex.tree.records import DataRecipe, Direction, ExperimentSpec, NodeStatus,
 
 @pytest.fixture(scope="module")
 def executor(tiny_model: Path) -> Executor:
-    return Executor(ExecutorSettings(task="math", model_path=str(tiny_model), max_new_tokens=8, eval_batch_size=8,
+    return Executor(ExecutorSettings(task="math", model_path=str(tiny_model),
+                                     config=ExecutorConfig(max_new_tokens=8, eval_batch_size=8),
                                      task_options={"train_size": 64, "dev_size": 8, "test_size": 8}))
 
 
@@ -73,8 +75,9 @@ def test_openai_engine_evaluates_the_trained_adapter_by_name(tiny_model: Path, t
     from trex.llm.scripted import ScriptedEndpoint
 
     with ScriptedEndpoint(lambda body: "The answer is 7.", model="base") as server:
-        executor = Executor(ExecutorSettings(task="math", model_path=str(tiny_model), max_new_tokens=8,
-                                             engine="openai", engine_base_url=server.base_url, engine_model="base",
+        engine = ExecutorConfig(max_new_tokens=8, engine="openai", engine_base_url=server.base_url,
+                                engine_model="base")
+        executor = Executor(ExecutorSettings(task="math", model_path=str(tiny_model), config=engine,
                                              task_options={"train_size": 64, "dev_size": 8, "test_size": 8}))
         root = executor.run(Job(node_id="n0000", spec=spec(TrainMethod.SFT), node_dir=str(tmp_path / "r"),
                                 seed=0, train=False))
@@ -91,7 +94,7 @@ def test_openai_engine_evaluates_the_trained_adapter_by_name(tiny_model: Path, t
 
 @pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="checks the refusal on a machine without a GPU")
 def test_qlora_on_cpu_fails_the_node_with_its_reason(tiny_model: Path, tmp_path: Path) -> None:
-    executor = Executor(ExecutorSettings(task="math", model_path=str(tiny_model), quantization="nf4",
-                                         task_options={"train_size": 64, "dev_size": 8, "test_size": 8}))
+    executor = Executor(ExecutorSettings(task="math", model_path=str(tiny_model),
+                                         config=ExecutorConfig(quantization="nf4"), task_options={"train_size": 64, "dev_size": 8, "test_size": 8}))
     result = executor.run(Job(node_id="n0001", spec=spec(TrainMethod.SFT), node_dir=str(tmp_path), seed=0))
     assert result.status is NodeStatus.FAILED and "executor.quantization=nf4 (QLoRA) needs a CUDA GPU" in result.error

@@ -12,16 +12,17 @@ import time
 import traceback
 from collections import defaultdict
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Iterator
 
 from ftbench import get_task
 from ftbench.base import Split
+from trex.config import ExecutorConfig
 from trex.data.llm_ops import DataLLM
 from trex.faults import inject
 from trex.search.contracts import Job
-from trex.tree.records import Cost, ExperimentSpec, LLMUsage, NodeStatus, RunResult
+from trex.tree.records import Cost, LLMUsage, NodeStatus, RunResult
 
 log = logging.getLogger(__name__)
 
@@ -32,21 +33,7 @@ class ExecutorSettings:
     model_path: str
     task_options: dict[str, int] = field(default_factory=dict)
     data_llm: DataLLM | None = None     # the agent LLM, for the synthesize / llm_score data operators
-    data_llm_max_tokens: int = 20_000   # per node: those operators stop calling once it is spent
-    quantization: str = "none"          # none | nf4: QLoRA, the base model in 4-bit (CUDA + bitsandbytes)
-    engine: str = "hf"                  # hf | vllm | openai (see trex/eval/engines.py)
-    engine_base_url: str | None = None
-    engine_model: str | None = None
-    vllm_gpu_memory_utilization: float = 0.5
-    eval_batch_size: int = 64
-    max_new_tokens: int = 48
-    bf16: bool = True
-    logging_steps: int = 5
-    threads: int = 1
-    backend: str = "inprocess"          # inprocess | ray_train
-    workers: int = 1                    # ray_train: data-parallel workers per fine-tune
-    cpus_per_worker: int = 1
-    gpus_per_worker: int = 0
+    config: ExecutorConfig = ExecutorConfig()   # the run's `executor` config group, whole
 
 
 def load_base_model(path: str, on_gpu: bool, quantization: str):  # type: ignore[no-untyped-def]
@@ -124,7 +111,7 @@ class Executor:
         import torch
         import transformers
 
-        torch.set_num_threads(max(1, settings.threads))
+        torch.set_num_threads(max(1, settings.config.cpus_per_executor))
         datasets.disable_progress_bars()          # progress goes to each node's log, not the console
         transformers.utils.logging.disable_progress_bar()
         self.settings = settings
@@ -157,12 +144,12 @@ class Executor:
         from trex.train.dispatch import train_node
         from trex.train.sft import TrainSetup
 
-        s = self.settings
+        s, c = self.settings, self.settings.config
         on_gpu = torch.cuda.is_available()
         tokenizer = AutoTokenizer.from_pretrained(s.model_path)
         model = None
-        if job.train or s.engine == "hf":
-            model = load_base_model(s.model_path, on_gpu, s.quantization)
+        if job.train or c.engine == "hf":
+            model = load_base_model(s.model_path, on_gpu, c.quantization)
         if on_gpu:
             torch.cuda.reset_peak_memory_stats()
         metrics: dict[str, float] = {}
@@ -172,7 +159,7 @@ class Executor:
             t = time.monotonic()
             inject(node_dir, "data")
             built = build_sft_dataset(self.task, job.spec.data, job.data_seed, cache_dir() / "datasets", s.data_llm,
-                                      s.data_llm_max_tokens)
+                                      c.data_llm_max_tokens)
             dataset, llm_usage = built.dataset, built.llm_usage
             phases["data_s"] = time.monotonic() - t
             samples = len(dataset)
@@ -181,13 +168,13 @@ class Executor:
             metrics["data_cached"] = float(built.cached)
             log.info("node %s: training on %d examples", job.node_id, samples)
             t = time.monotonic()
-            if s.backend == "ray_train":
+            if c.backend == "ray_train":
                 model, stats = self._train_on_ray(job, model, dataset, node_dir)
             else:
                 setup = TrainSetup(tokenizer=tokenizer, train=job.spec.train, out_dir=node_dir,
-                                   parent_adapter=job.parent_adapter, bf16=s.bf16, logging_steps=s.logging_steps,
+                                   parent_adapter=job.parent_adapter, bf16=c.bf16, logging_steps=c.logging_steps,
                                    seed=job.seed)
-                model, stats = train_node(model, dataset, setup, self.task, s.max_new_tokens)
+                model, stats = train_node(model, dataset, setup, self.task, c.max_new_tokens)
             phases["train_s"] = time.monotonic() - t
             adapter_path, tokens = str(node_dir / "adapter"), stats.tokens
             metrics.update(train_loss=stats.train_loss, train_steps=float(stats.steps))
@@ -195,7 +182,7 @@ class Executor:
             from peft import PeftModel
 
             model = PeftModel.from_pretrained(model, job.adapter)
-        if s.engine != "hf" and model is not None:
+        if c.engine != "hf" and model is not None:
             model = None          # the trained adapter is on disk; free the device for the engine
             if on_gpu:
                 torch.cuda.empty_cache()
@@ -203,7 +190,7 @@ class Executor:
         inject(node_dir, "eval")
         examples = self.task.load(job.split)
         chats = [self.task.messages(e.question) for e in examples]
-        completions = self._engine_for(model, tokenizer, adapter_path).generate(chats, s.max_new_tokens)
+        completions = self._engine_for(model, tokenizer, adapter_path).generate(chats, c.max_new_tokens)
         rows, by_kind = [], defaultdict(list)
         predictions = []
         for example, completion in zip(examples, completions, strict=True):
@@ -232,16 +219,16 @@ class Executor:
         """The evaluation engine of `settings.engine`, pointed at `adapter_path` (None: the base model)."""
         from trex.eval.engines import HFEngine, OpenAIEngine, VLLMEngine
 
-        s = self.settings
-        if s.engine == "hf":
-            return HFEngine(model, tokenizer, batch_size=s.eval_batch_size)
+        s, c = self.settings, self.settings.config
+        if c.engine == "hf":
+            return HFEngine(model, tokenizer, batch_size=c.eval_batch_size)
         if self._engine is None:
-            if s.engine == "vllm":
-                self._engine = VLLMEngine(s.model_path, gpu_memory_utilization=s.vllm_gpu_memory_utilization)
-            elif s.engine == "openai":
-                self._engine = OpenAIEngine(str(s.engine_base_url), str(s.engine_model))
+            if c.engine == "vllm":
+                self._engine = VLLMEngine(s.model_path, gpu_memory_utilization=c.vllm_gpu_memory_utilization)
+            elif c.engine == "openai":
+                self._engine = OpenAIEngine(str(c.engine_base_url), str(c.engine_model))
             else:
-                raise ValueError(f"executor.engine={s.engine!r} is not one of hf, vllm, openai")
+                raise ValueError(f"executor.engine={c.engine!r} is not one of hf, vllm, openai")
         self._engine.set_adapter(adapter_path)
         return self._engine
 
@@ -251,12 +238,9 @@ class Executor:
 
         from trex.train.dispatch import RayTrainRequest, train_on_ray
 
-        s = self.settings
         dataset.save_to_disk(str(node_dir / "train_data"))
-        req = RayTrainRequest(model_path=s.model_path, dataset_dir=str(node_dir / "train_data"),
-                              train=job.spec.train.model_dump(mode="json"), out_dir=str(node_dir),
-                              parent_adapter=job.parent_adapter, bf16=s.bf16, logging_steps=s.logging_steps,
-                              seed=job.seed, task=s.task, task_options=dict(s.task_options),
-                              max_new_tokens=s.max_new_tokens)
-        stats = train_on_ray(req, s.workers, s.cpus_per_worker, s.gpus_per_worker)
+        req = RayTrainRequest(settings=replace(self.settings, data_llm=None), dataset_dir=str(node_dir / "train_data"),
+                              train=job.spec.train, out_dir=str(node_dir), parent_adapter=job.parent_adapter,
+                              seed=job.seed)
+        stats = train_on_ray(req)
         return PeftModel.from_pretrained(model, str(node_dir / "adapter")), stats

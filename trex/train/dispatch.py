@@ -2,8 +2,9 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from datasets import Dataset
 from transformers import PreTrainedModel
@@ -11,6 +12,9 @@ from transformers import PreTrainedModel
 from ftbench.base import Task
 from trex.train.sft import TrainSetup, TrainStats, train_sft
 from trex.tree.records import TrainConfig, TrainMethod
+
+if TYPE_CHECKING:
+    from trex.execute.executor import ExecutorSettings
 
 
 def train_node(model: PreTrainedModel, dataset: Dataset, setup: TrainSetup, task: Task,
@@ -30,17 +34,12 @@ def train_node(model: PreTrainedModel, dataset: Dataset, setup: TrainSetup, task
 class RayTrainRequest:
     """Everything a Ray Train worker needs, as plain data (it runs in another process)."""
 
-    model_path: str
+    settings: ExecutorSettings     # the executor's settings (its `executor` config whole), no data LLM
     dataset_dir: str
-    train: dict
+    train: TrainConfig
     out_dir: str
     parent_adapter: str | None
-    bf16: bool
-    logging_steps: int
     seed: int
-    task: str
-    task_options: dict[str, int] = field(default_factory=dict)
-    max_new_tokens: int = 48
 
 
 def _worker(config: dict) -> None:
@@ -52,26 +51,28 @@ def _worker(config: dict) -> None:
 
     from ftbench import get_task
 
-    req = RayTrainRequest(**config)
-    tokenizer = AutoTokenizer.from_pretrained(req.model_path)
+    req: RayTrainRequest = config["request"]
+    s, c = req.settings, req.settings.config
+    tokenizer = AutoTokenizer.from_pretrained(s.model_path)
     model = AutoModelForCausalLM.from_pretrained(
-        req.model_path, dtype=torch.bfloat16 if torch.cuda.is_available() else torch.float32)
-    setup = TrainSetup(tokenizer=tokenizer, train=TrainConfig(**req.train), out_dir=Path(req.out_dir),
-                       parent_adapter=req.parent_adapter, bf16=req.bf16, logging_steps=req.logging_steps,
-                       seed=req.seed)
-    _, stats = train_node(model, load_from_disk(req.dataset_dir), setup, get_task(req.task, **req.task_options),
-                          req.max_new_tokens)
+        s.model_path, dtype=torch.bfloat16 if torch.cuda.is_available() else torch.float32)
+    setup = TrainSetup(tokenizer=tokenizer, train=req.train, out_dir=Path(req.out_dir),
+                       parent_adapter=req.parent_adapter, bf16=c.bf16, logging_steps=c.logging_steps, seed=req.seed)
+    _, stats = train_node(model, load_from_disk(req.dataset_dir), setup, get_task(s.task, **s.task_options),
+                          c.max_new_tokens)
     if ray.train.get_context().get_world_rank() == 0:   # trex's own metrics channel: a file in the node folder
         (Path(req.out_dir) / "train_stats.json").write_text(json.dumps(asdict(stats)))
 
 
-def train_on_ray(req: RayTrainRequest, workers: int, cpus_per_worker: int, gpus_per_worker: int) -> TrainStats:
-    """Data-parallel training on `workers` Ray Train workers (TorchTrainer)."""
+def train_on_ray(req: RayTrainRequest) -> TrainStats:
+    """Data-parallel training on executor.workers Ray Train workers (TorchTrainer)."""
     from ray.train import RunConfig, ScalingConfig
     from ray.train.torch import TorchTrainer
 
-    resources = {"CPU": cpus_per_worker, **({"GPU": gpus_per_worker} if gpus_per_worker else {})}
-    trainer = TorchTrainer(_worker, train_loop_config=asdict(req),
+    c = req.settings.config
+    workers, gpus_per_worker = c.workers, c.gpus_per_worker
+    resources = {"CPU": c.cpus_per_worker, **({"GPU": gpus_per_worker} if gpus_per_worker else {})}
+    trainer = TorchTrainer(_worker, train_loop_config={"request": req},
                            scaling_config=ScalingConfig(num_workers=workers, use_gpu=gpus_per_worker > 0,
                                                         resources_per_worker=resources),
                            run_config=RunConfig(name="train", storage_path=str(Path(req.out_dir) / "ray_train")))
