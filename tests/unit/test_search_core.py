@@ -255,3 +255,16 @@ def test_the_core_imports_no_ray_llm_client_or_torch() -> None:
             "bad = [m for m in ('ray', 'openai', 'torch', 'transformers') if m in sys.modules]; "
             "assert not bad, bad")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_children_are_trimmed_to_the_time_left_or_dropped() -> None:
+    from trex.search.cost import NodeCost, fit_to_time
+
+    spec = baseline_spec(512)                       # 512 examples x 2 epochs
+    cost = NodeCost(overhead_s=60, pass_s=0.5)      # 60 + 512 s
+    assert fit_to_time(spec, 600, cost) is spec
+    trimmed = fit_to_time(spec, 400, cost)          # 1 epoch: 316 s
+    assert trimmed is not None and (trimmed.train.epochs, trimmed.data.max_samples) == (1, 512)
+    small = fit_to_time(spec, 150, cost)            # 1 epoch of 128: 124 s
+    assert small is not None and small.data.max_samples == 128
+    assert fit_to_time(spec, 70, cost) is None      # even 32 examples need 76 s

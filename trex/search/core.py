@@ -179,11 +179,13 @@ class Search:
     # -- deciding what runs next -----------------------------------------------------
     def _next_node_or_stop(self) -> str:
         """Fill the queue if it is empty; returns why the search stops ('' to go on)."""
-        if self.llm is not None and self.llm.failure:
-            return f"the agent LLM server cannot be kept up: {self.llm.failure}"
-        if reason := self._budget(count_nodes=False):
-            return reason
-        while not self.queue:
+        while True:     # budgets are checked again after each expansion: an LLM call can outlast them
+            if self.llm is not None and self.llm.failure:
+                return f"the agent LLM server cannot be kept up: {self.llm.failure}"
+            if reason := self._budget(count_nodes=False):
+                return reason
+            if self.queue:
+                return ""
             if reason := self._budget(count_nodes=True):
                 return "" if self.running else reason
             if self.empty_proposals >= self.config.max_failed_expansions:
@@ -191,7 +193,6 @@ class Search:
                 return f"the Researcher produced no valid proposal {self.empty_proposals} times in a row{cause}"
             if not self._expand():
                 return "" if self.running else "no node can be expanded (every finished node failed or is full)"
-        return ""
 
     def _budget(self, count_nodes: bool) -> str:
         c = self.config
@@ -211,7 +212,7 @@ class Search:
         deaths = len(self.llm.deaths) if self.llm else 0
         try:
             planned = self.planner.plan(self.tree, target, room, seed,
-                                        seconds_left=c.max_minutes * 60 - self.elapsed_s())
+                                        seconds_left=lambda: c.max_minutes * 60 - self.elapsed_s())
         except ProposalFailed as err:
             if self._died_under_call(deaths, target):
                 return True

@@ -29,9 +29,9 @@ def learned_cost(tree: Tree) -> NodeCost | None:
                     pass_s=statistics.median(c.train_s / (c.train_samples * epochs) for c, epochs in costs))
 
 
-def fit_to_time(spec: ExperimentSpec, seconds: float, cost: NodeCost, min_samples: int = 16) -> ExperimentSpec:
+def fit_to_time(spec: ExperimentSpec, seconds: float, cost: NodeCost, min_samples: int = 32) -> ExperimentSpec | None:
     """`spec` with fewer epochs, then fewer examples (halved), until it is predicted to finish in
-    `seconds`; unchanged if it already does or cannot be made to."""
+    `seconds`; unchanged if it already does; None if even 1 epoch of `min_samples` would not."""
     train, data = spec.train, spec.data
     while cost.predict(spec) > seconds:
         if train.epochs > 1:
@@ -39,6 +39,6 @@ def fit_to_time(spec: ExperimentSpec, seconds: float, cost: NodeCost, min_sample
         elif data.max_samples // 2 >= min_samples:
             data = data.model_copy(update={"max_samples": data.max_samples // 2})
         else:
-            break
+            return None
         spec = spec.model_copy(update={"train": train, "data": data})
     return spec

@@ -7,12 +7,14 @@ decides the numbers (researcher.numeric):
   enough experiments have finished (its own values are the start point until then), plus
   `sampler_children` of the sampler's own per expansion once it is ready; the Researcher's
   duplicates are repaired by the sampler, and every child it failed to give is filled by one.
-  (On bench/search's tuning seeds, moved-knobs-only plus one sampler child beat letting TPE
-  re-draw every knob.)
+  (On bench/search's tuning seeds 0-9, moved-knobs-only plus one sampler child beat letting
+  TPE re-draw every knob, and a trust region of one grid point per knob (NumericSampler.max_step)
+  beat 2, 3 and none: far draws fail or time out.)
 """
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -63,20 +65,27 @@ class Planner:
         self.numeric, self.proposer, self.sampler, self.k = numeric, proposer, sampler, k
         self.max_samples = max_samples
 
-    def plan(self, tree: Tree, target: str, room: int, seed: int, seconds_left: float | None = None) -> Planned:
-        """Up to `room` new children of `target`, each trimmed to finish in `seconds_left` once node
-        times are known. Raises ProposalFailed only in llm mode."""
+    def plan(self, tree: Tree, target: str, room: int, seed: int,
+             seconds_left: Callable[[], float] | None = None) -> Planned:
+        """Up to `room` new children of `target`, each trimmed to finish in the seconds left (asked
+        after the Researcher has answered) once node times are known; a child that cannot finish
+        in time even at its smallest is dropped. Raises ProposalFailed only in llm mode."""
         planned = self._plan(tree, target, room, seed)
         cost = learned_cost(tree) if seconds_left is not None else None
         if cost is None or seconds_left is None:
             return planned
+        left = seconds_left()
         known = {spec_key(n.spec, n.parent_id) for n in tree}
         kept = []
         for spec, origin in planned.children:
-            fitted = fit_to_time(spec, seconds_left, cost)
+            fitted = fit_to_time(spec, left, cost)
+            if fitted is None:
+                log.info("%s: a child dropped: even its smallest version would not finish in the %.0f s left",
+                         target, left)
+                continue
             if fitted is not spec:
                 log.info("%s: a child trimmed to %d epoch(s) x %d examples to finish in the %.0f s left",
-                         target, fitted.train.epochs, fitted.data.max_samples, seconds_left)
+                         target, fitted.train.epochs, fitted.data.max_samples, left)
             if spec_key(fitted, target) not in known:
                 kept.append((fitted, origin))
                 known.add(spec_key(fitted, target))

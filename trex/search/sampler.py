@@ -23,8 +23,9 @@ optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 
 class NumericSampler:
-    def __init__(self, space: Space, *, startup: int = 4, min_history: int = 4) -> None:
+    def __init__(self, space: Space, *, startup: int = 4, min_history: int = 4, max_step: int | None = 1) -> None:
         self.space = space
+        self.max_step = max_step          # a knob moves at most this many grid points from the parent (None: anywhere)
         self.startup = startup            # finished experiments before TPE replaces the prior / random draws
         self.min_history = min_history    # same-structure experiments before history is conditioned on it
 
@@ -70,7 +71,7 @@ class NumericSampler:
         current = encode(spec, self.space)
         fixed = {k: v for k, v in current.items() if k not in knobs}
         trial = self._study(tree, structure_key(spec), fixed, seed).ask(self.space.all())
-        return apply(spec, {k: trial.params[k] for k in knobs}, self.space)
+        return apply(spec, self._near(current, {k: trial.params[k] for k in knobs}), self.space)
 
     def propose(self, tree: Tree, parent_id: str, seed: int) -> ExperimentSpec:
         """A whole child of `parent_id` chosen by the sampler alone: every knob, the answer format
@@ -78,11 +79,19 @@ class NumericSampler:
         parent = tree[parent_id]
         fixed: Params = {"init_from": InitFrom.BASE.value} if parent.parent_id is None else {}
         trial = self._study(tree, None, fixed, seed).ask(self.space.all())
-        params = dict(trial.params)
+        params = self._near(encode(parent.spec, self.space), dict(trial.params))
         spec = apply(parent.spec, params, self.space)
         return spec.model_copy(update={"objective": f"Sampler (TPE): {describe(params, self.space)}"[:400],
                                        "direction": direction_of(spec, parent.spec, self.space),
                                        "rationale": self.rationale(tree)})
+
+    def _near(self, start: Params, params: Params) -> Params:
+        """`params` with each numeric knob pulled to within max_step grid points of `start` (a trust
+        region: TPE picks the direction, the step stays local, as a hill-climber's would)."""
+        if self.max_step is None:
+            return params
+        return {k: (min(max(int(v), int(start[k]) - self.max_step), int(start[k]) + self.max_step)
+                    if k in KNOBS else v) for k, v in params.items()}
 
     def rationale(self, tree: Tree) -> str:
         n = len(self.observations(tree))
