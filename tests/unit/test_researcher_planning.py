@@ -180,3 +180,21 @@ def test_memory_none_leaves_the_tree_out_of_the_prompt() -> None:
         researcher.propose(tree_of(3), "n0001", seed=0)
     prompt = endpoint.requests[0]["messages"][-1]["content"]
     assert "What the search has tried so far" not in prompt and "Trajectory" not in prompt
+
+
+def test_a_proposal_inherits_the_data_and_training_settings_it_leaves_out() -> None:
+    import json
+
+    from trex.search.core import baseline_spec
+
+    parent = baseline_spec(512)                      # 512 examples, 2 epochs, lr 5e-4
+    text = json.dumps({"experiments": [
+        {"objective": "more epochs", "direction": "training_length", "train": {"epochs": 3}},
+        {"objective": "only prose", "direction": "learning_rate"}]})
+    specs, errors = parse_proposals(text, KINDS, set(), parent_id="n0000", parent=parent)
+    assert not errors
+    longer, same = specs
+    assert (longer.train.epochs, longer.train.learning_rate, longer.data.max_samples) == (3, 5e-4, 512)
+    assert same.data == parent.data and same.train == parent.train
+    alone, _ = parse_proposals(text, KINDS, set())          # no parent: schema defaults, as before
+    assert alone[1].data.max_samples == 128

@@ -64,13 +64,27 @@ def reply_schemas(kinds: tuple[str, ...], k: int) -> dict[str, dict[str, Any]]:
 Existing = list[tuple[str, ExperimentSpec, str | None]]   # (node id, spec, parent id)
 
 
+def inherit(item: dict[str, Any], parent: ExperimentSpec) -> dict[str, Any]:
+    """A proposal's data and train settings on top of its parent's: what it leaves out is kept.
+    (A small LLM often sends only the fields it changes, or none; schema defaults would silently
+    reset the rest: 128 examples, 1 epoch.)"""
+    base = parent.model_dump(mode="json")
+    out = dict(item)
+    for part in ("data", "train"):
+        given = item.get(part)
+        if given is None or isinstance(given, dict):
+            out[part] = {**base[part], **(given or {})}
+    return out
+
+
 def parse_proposals(text: str, kinds: tuple[str, ...], known: set[str],
                     max_samples: int | None = None, parent_id: str | None = None, *,
                     rules: SourceRules | None = None, existing: Existing | None = None,
                     threshold: float = 1.0, duplicates: list[ExperimentSpec] | None = None,
-                    ) -> tuple[list[ExperimentSpec], list[str]]:
-    """Valid, new specs from a reply, and one reason for each item rejected. Valid specs rejected
-    only for repeating an experiment are also appended to `duplicates` (a sampler can repair them)."""
+                    parent: ExperimentSpec | None = None) -> tuple[list[ExperimentSpec], list[str]]:
+    """Valid, new specs from a reply, and one reason for each item rejected. Data and training
+    settings an item leaves out are the `parent`'s (an edit, not a reset to the model defaults).
+    Valid specs rejected only for repeating an experiment are also appended to `duplicates`."""
     try:
         data = json.loads(text, strict=False)   # raw newlines inside strings are harmless
     except (json.JSONDecodeError, RecursionError) as err:
@@ -84,6 +98,8 @@ def parse_proposals(text: str, kinds: tuple[str, ...], known: set[str],
     seen = set(known)
     others: Existing = list(existing or [])
     for i, item in enumerate(items):
+        if parent is not None and isinstance(item, dict):
+            item = inherit(item, parent)
         try:
             spec = ExperimentSpec.model_validate(item, context={"kinds": kinds, "proposal": True,
                                                                      "max_samples": max_samples})
@@ -177,6 +193,7 @@ class Researcher:
         reply = self.client.complete_json(messages, proposal_schema(self.k, self.card.kinds),
                                           name="experiments", seed=seed)
         self._log(node_id, "propose", messages, reply.text)
+        checks["parent"] = tree[node_id].spec
         specs, errors = parse_proposals(reply.text, self.card.kinds, known, self.max_samples, node_id, **checks)
         usage = usage + reply.usage
         missing = self.k - len(specs)

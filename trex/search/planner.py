@@ -152,7 +152,8 @@ class Planner:
 
     def _drawn(self, tree: Tree, target: str, known: set[str], seed: int) -> ExperimentSpec | None:
         for attempt in range(ATTEMPTS):
-            spec = self._valid(self.sampler.propose(tree, target, seed + attempt))
+            spec = self._valid(self.sampler.propose(tree, target, seed + attempt,
+                                                    numeric_only=self.numeric is Numeric.HYBRID))
             if spec is not None and spec_key(spec, target) not in known:
                 return spec
         log.warning("the sampler found no new experiment below %s in %d draws", target, ATTEMPTS)

@@ -73,11 +73,14 @@ class NumericSampler:
         trial = self._study(tree, structure_key(spec), fixed, seed).ask(self.space.all())
         return apply(spec, self._near(current, {k: trial.params[k] for k in knobs}), self.space)
 
-    def propose(self, tree: Tree, parent_id: str, seed: int) -> ExperimentSpec:
-        """A whole child of `parent_id` chosen by the sampler alone: every knob, the answer format
-        and whether to continue the parent's adapter (never from the root, which has none)."""
+    def propose(self, tree: Tree, parent_id: str, seed: int, numeric_only: bool = False) -> ExperimentSpec:
+        """A child of `parent_id` chosen by the sampler alone: every numeric knob and, unless
+        `numeric_only` (the Researcher owns structure), the answer format and whether to continue
+        the parent's adapter (never from the root, which has none)."""
         parent = tree[parent_id]
         fixed: Params = {"init_from": InitFrom.BASE.value} if parent.parent_id is None else {}
+        if numeric_only:
+            fixed = {"init_from": InitFrom.BASE.value, "answer_format": parent.spec.data.answer_format.value}
         trial = self._study(tree, None, fixed, seed).ask(self.space.all())
         params = self._near(encode(parent.spec, self.space), dict(trial.params))
         spec = apply(parent.spec, params, self.space)
