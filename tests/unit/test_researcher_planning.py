@@ -161,8 +161,9 @@ def test_tool_loop_is_bounded_and_answers_offline_from_the_catalog(tmp_path: Pat
             return json.dumps(steps[sum("tool call(s) left" in r["messages"][-1]["content"] for r in endpoint.requests) - 1])
         return reply(spec_json("after research", epochs=2))
 
-    tools = ResearchTools("- `task:math`: generated arithmetic problems.\n- `openai/gsm8k`: grade-school math.")
-    assert tools.offline                               # HF_HUB_OFFLINE=1 in tests: no network touched
+    tools = ResearchTools("- `task:math`: generated arithmetic problems.\n- `openai/gsm8k`: grade-school math.",
+                          offline=False)
+    tools._online = lambda tool, query: (_ for _ in ()).throw(OSError("network unreachable"))  # type: ignore
     with ScriptedEndpoint(respond) as endpoint:
         researcher = Researcher(LLMClient(endpoint.base_url, "scripted"), CARD, k=1, tools=tools,
                                 config=ResearcherConfig(max_tool_calls=2))
@@ -171,6 +172,17 @@ def test_tool_loop_is_bounded_and_answers_offline_from_the_catalog(tmp_path: Pat
     final = endpoint.requests[-1]["messages"][-1]["content"]
     assert "The web is unreachable" in final and "dataset_search('arithmetic word problems')" in final
     assert "gsm8k" in tools.call(Tool.DATASET_SEARCH, "gsm8k")
+
+
+def test_offline_the_catalog_is_shown_without_spending_llm_calls_on_tools() -> None:
+    tools = ResearchTools("- `task:math`: generated arithmetic problems.")
+    assert tools.offline                               # HF_HUB_OFFLINE=1 in tests: no network touched
+    with ScriptedEndpoint(lambda body: reply(spec_json("from the catalog", epochs=2))) as endpoint:
+        researcher = Researcher(LLMClient(endpoint.base_url, "scripted"), CARD, k=1, tools=tools,
+                                config=ResearcherConfig(max_tool_calls=3))
+        proposal = researcher.propose(tree_of(), "n0000", seed=0)
+    assert proposal.usage.calls == 1 and len(endpoint.requests) == 1
+    assert "generated arithmetic problems" in endpoint.requests[0]["messages"][-1]["content"]
 
 
 def test_memory_none_leaves_the_tree_out_of_the_prompt() -> None:

@@ -217,6 +217,8 @@ class Researcher:
         usage = LLMUsage()
         if self.tools is None or not self.config.tools:
             return notes, usage
+        if self.tools.offline:   # every tool would answer from the catalog: show it, spend no LLM call
+            return [ToolNote(tool="catalog", query="(offline)", answer=self.tools.from_catalog(""))], usage
         for step in range(self.config.max_tool_calls):
             messages = render_tool_step(self.card, memory, node_id, notes, self.config.max_tool_calls - step)
             reply = self.client.complete_json(messages, action_schema(), name="research_tool", seed=seed + 1000 + step)
