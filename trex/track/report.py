@@ -21,12 +21,13 @@ def _fmt(value: float | None) -> str:
 
 
 def phase_row(node: Node) -> str:
+    who = node.origin or "-"
     if node.result is None:
-        return f"| {node.id} | {node.status.value} | - | - | - | - | - |"
+        return f"| {node.id} | {who} | {node.status.value} | - | - | - | - | - |"
     c = node.result.cost
     wall = (node.finished_at or 0) - (node.started_at or 0)
     overhead = max(0.0, wall - c.total_s)
-    return (f"| {node.id} | {node.status.value} | {_fmt(node.score)} | {c.data_s:.1f} | {c.train_s:.1f} | "
+    return (f"| {node.id} | {who} | {node.status.value} | {_fmt(node.score)} | {c.data_s:.1f} | {c.train_s:.1f} | "
             f"{c.eval_s:.1f} | {overhead:.2f} |")
 
 
@@ -44,10 +45,13 @@ def render_summary(tree: Tree, metric: str, final: FinalScores, stop_reason: str
         lines.append(f"| best node ({best.id}) | {_fmt(best.score)} | {_fmt(final.best_test)} |")
         lines += ["", f"## Lineage of {best.id}", ""]
         for node in tree.lineage(best.id):
-            lines.append(f"- **{node.id}** (dev {_fmt(node.score)}): {node.spec.objective}  ")
+            lines.append(f"- **{node.id}** (dev {_fmt(node.score)}, {node.origin or 'llm'}): {node.spec.objective}  ")
             lines.append(f"  `{spec_line(node.spec)}`")
     lines += ["", "## Nodes (seconds per phase; overhead = driver-observed wall minus executor time)", "",
-              "| node | status | dev | data | train | eval | overhead |", "|---|---|---|---|---|---|---|",
+              "Chosen by: llm = the Researcher's spec; hybrid = the Researcher's change with numbers from the "
+              "sampler (TPE); repaired = a repeated proposal whose numbers the sampler moved; sampler = the "
+              "sampler alone.", "",
+              "| node | chosen by | status | dev | data | train | eval | overhead |", "|---|---|---|---|---|---|---|---|",
               *[phase_row(n) for n in tree]]
     failed = [n for n in tree if n.status is NodeStatus.FAILED and n.result]
     if failed:

@@ -19,7 +19,7 @@ from trex.tree.store import Tree
 
 log = logging.getLogger(__name__)
 
-TREE_COLUMNS = ["node", "parent", "depth", "score", "status", "direction"]
+TREE_COLUMNS = ["node", "parent", "depth", "score", "status", "direction", "origin"]
 
 
 def resolve_mode(mode: str) -> str:
@@ -40,7 +40,7 @@ def run_id(group: str, node_id: str) -> str:
 
 
 def tree_rows(tree: Tree) -> list[list[Any]]:
-    return [[n.id, n.parent_id, n.depth, n.score, n.status.value, n.spec.direction.value] for n in tree]
+    return [[n.id, n.parent_id, n.depth, n.score, n.status.value, n.spec.direction.value, n.origin] for n in tree]
 
 
 class WandbTracker:
@@ -79,8 +79,9 @@ class WandbTracker:
     def _log_node(self, node: Node) -> None:
         parent_run = run_id(self.group, node.parent_id) if node.parent_id else None
         run = self._init(name=node.id, id=run_id(self.group, node.id), job_type="node",
-                         tags=[node.spec.direction.value, self.policy, node.status.value.lower()],
-                         config={**flatten(node.spec.model_dump(mode="json")), "node_id": node.id,
+                         tags=[node.spec.direction.value, self.policy, node.status.value.lower(),
+                               *([f"origin:{node.origin}"] if node.origin else [])],
+                         config={**flatten(node.spec.model_dump(mode="json")), "node_id": node.id, "origin": node.origin,
                                  "parent_id": node.parent_id, "parent_run_id": parent_run, "depth": node.depth,
                                  "policy": self.policy})
         summary: dict[str, Any] = {"score": node.score, "reward": node.reward, "status": node.status.value}
