@@ -17,7 +17,8 @@ def minimal(**extra) -> dict:
 
 def test_defaults_fill_in() -> None:
     cfg = from_dict(minimal(), TASKS)
-    assert cfg.search.max_nodes == 7 and cfg.llm.backend == "llamacpp" and cfg.task.name == "math"
+    assert cfg.search.max_nodes == 12 and cfg.llm.backend == "llamacpp" and cfg.task.name == "math"
+    assert cfg.researcher.numeric == "hybrid" and cfg.llm.n_threads is None
 
 
 @pytest.mark.parametrize("data, message", [
@@ -33,6 +34,9 @@ def test_defaults_fill_in() -> None:
     (minimal(executor={"engine": "openai"}), "executor.engine=openai needs executor.engine_base_url"),
     (minimal(executor={"vllm_gpu_memory_utilization": 1.5}), "must lie in (0, 1]"),
     (minimal(executor={"quantization": "int3"}), "executor.quantization='int3' is not accepted; choose one of none, nf4"),
+    (minimal(researcher={"numeric": "bayes"}), "researcher.numeric='bayes' is not accepted; choose one of llm, sampler, hybrid"),
+    (minimal(researcher={"sampler_children": -1}), "researcher.sampler_children=-1 must be >= 0"),
+    (minimal(llm={"n_threads": 0}), "llm.n_threads=0 must be > 0, or null"),
 ])
 def test_bad_values_are_named_with_what_is_accepted(data, message) -> None:
     with pytest.raises(ConfigError) as err:
@@ -103,3 +107,33 @@ def test_cli_resume_refuses_a_changed_search_and_writes_nothing(tmp_path: Path) 
     assert sorted(p.name for p in run.iterdir()) == before
     proc = run_cli(f"resume={tmp_path / 'nope'}", cwd=tmp_path)
     assert proc.returncode == 2 and "is not a trex run folder" in proc.stderr
+
+
+def test_each_knob_has_one_default_the_yaml_files_and_the_code_agree() -> None:
+    """conf/<group>/<default>.yaml repeats the dataclass defaults (for reading); they must not drift."""
+    import yaml
+
+    from trex import config as c
+    from trex.tree.policy import PolicySettings
+
+    groups = {"search/uct": c.SearchConfig, "executor/cpu": c.ExecutorConfig, "researcher/default": c.ResearcherConfig,
+              "llm/llamacpp": c.LLMConfig, "model/smollm2": c.ModelConfig, "tracker/wandb": c.TrackerConfig,
+              "cluster/local": c.ClusterConfig}
+    root = Path(__file__).resolve().parents[2] / "conf"
+    drift = [f"{group}.{key}: yaml {value!r}, code {getattr(cls(), key)!r}"
+             for group, cls in groups.items()
+             for key, value in (yaml.safe_load((root / f"{group}.yaml").read_text()) or {}).items()
+             if getattr(cls(), key) != value]
+    assert drift == []
+    assert PolicySettings.of(c.SearchConfig()) == PolicySettings()
+
+
+@pytest.mark.parametrize("cpus, slots, per_executor, expected", [(2, 2, 1, 1), (16, 2, 1, 8), (8, 2, 2, 4), (4, 4, 1, 1)])
+def test_llamacpp_gets_the_cores_the_executors_leave_free(cpus: int, slots: int, per_executor: int,
+                                                         expected: int) -> None:
+    from trex.runner import llm_threads
+
+    cfg = from_dict(minimal(cluster={"num_cpus": cpus}, search={"max_concurrent": slots},
+                            executor={"cpus_per_executor": per_executor}), TASKS)
+    assert llm_threads(cfg) == expected
+    assert llm_threads(from_dict(minimal(llm={"n_threads": 3}), TASKS)) == 3
