@@ -66,13 +66,14 @@ def test_an_llm_that_never_answers_exits_non_zero_with_the_reason(tiny_model: Pa
         raise ScriptedHTTPError(503, "model overloaded")
 
     with ScriptedEndpoint(broken) as endpoint:
-        proc = cli([*first_args(tmp_path, "down", 4), "search.max_failed_expansions=2"], tiny_model,
+        proc = cli([*first_args(tmp_path, "down", 4), "search.max_failed_expansions=2", "researcher.numeric=llm"],
+                   tiny_model,
                    endpoint.base_url, tmp_path)
         _, err = proc.communicate(timeout=600)
     assert proc.returncode == 3, err[-3000:]
     last = err.strip().splitlines()[-1]
-    assert last.startswith("trex: the search failed: no experiment was run: the Researcher produced no valid "
-                           "proposal 2 times in a row") and "503" in last
+    assert last.startswith("trex: the search failed: no experiment was run: the Researcher produced no new valid "
+                           "experiment 2 times in a row") and "503" in last
     assert Tree.load(tmp_path / "down" / "tree.json").root.status is NodeStatus.SUCCEEDED
 
 
@@ -80,9 +81,10 @@ def test_a_weak_llm_with_no_valid_proposal_is_a_result_not_a_failure(tiny_model:
     """Replies that parse but propose nothing valid end the search (exit 0, reason in final.json):
     the endpoint worked, so this is the search's outcome, not an infrastructure failure."""
     with ScriptedEndpoint(lambda body: '{"experiments": []}') as endpoint:
-        proc = cli([*first_args(tmp_path, "weak", 4), "search.max_failed_expansions=2"], tiny_model,
+        proc = cli([*first_args(tmp_path, "weak", 4), "search.max_failed_expansions=2", "researcher.numeric=llm"],
+                   tiny_model,
                    endpoint.base_url, tmp_path)
         _, err = proc.communicate(timeout=600)
     assert proc.returncode == 0, err[-3000:]
     final = json.loads((tmp_path / "weak" / "final.json").read_text())
-    assert final["stop_reason"].startswith("the Researcher produced no valid proposal 2 times in a row")
+    assert final["stop_reason"].startswith("the Researcher produced no new valid experiment 2 times in a row")

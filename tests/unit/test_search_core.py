@@ -149,7 +149,7 @@ def test_hybrid_never_stops_early_when_the_llm_fails() -> None:
 def test_llm_mode_stops_after_max_failed_expansions_and_reports_infrastructure_failure() -> None:
     out = run(make(Numeric.LLM, ScriptedProposer(fail=True)))
     assert len(out.tree) == 1
-    assert "no valid proposal 3 times in a row" in out.stop_reason and "connection refused" in out.stop_reason
+    assert "no new valid experiment 3 times in a row" in out.stop_reason and "connection refused" in out.stop_reason
     assert out.failure.startswith("no experiment was run")
 
 
@@ -268,3 +268,13 @@ def test_children_are_trimmed_to_the_time_left_or_dropped() -> None:
     small = fit_to_time(spec, 150, cost)            # 1 epoch of 128: 124 s
     assert small is not None and small.data.max_samples == 128
     assert fit_to_time(spec, 70, cost) is None      # even 32 examples need 76 s
+
+
+def test_when_no_experiment_fits_in_the_time_left_the_search_says_so() -> None:
+    clock = Clock()
+    search = make(clock=clock, max_minutes=10.0, max_nodes=200)
+    pool = FakePool()              # every node reports 50 s training + 10 s eval: even 32 examples need ~12 s
+    loop = Loop(search, pool, poll_s=0, clock=clock, on_change=lambda: setattr(clock, "t", clock.t + 9.0))
+    out = loop.run()
+    assert out.stop_reason.startswith("max_minutes=10 nearly reached: no experiment fits in the")
+    assert out.failure == "" and search.empty_proposals == 0

@@ -19,7 +19,7 @@ from pathlib import Path
 from ftbench.base import Split
 from trex.config import SearchConfig
 from trex.search.contracts import Job, LLMHealth, ProposalFailed, Proposer
-from trex.search.planner import Origin, Planner
+from trex.search.planner import Numeric, Origin, Planner
 from trex.track.base import NoTracker, Tracker
 from trex.track.report import FinalScores, render_summary
 from trex.tree.budget import budget_spent
@@ -72,6 +72,7 @@ class Search:
         self.stop_reason = ""
         self.empty_proposals = 0
         self.last_llm_error = ""
+        self.too_late: float | None = None        # every child of the last expansion was dropped for lack of time
         self.expansions = sum(1 for _ in self.tree)   # seeds stay fresh across resumed sessions
         self.started = clock()
         self.tests: deque[Job] | None = None      # the final test pass, once the search has stopped
@@ -190,9 +191,13 @@ class Search:
                 return "" if self.running else reason
             if self.empty_proposals >= self.config.max_failed_expansions:
                 cause = f" (last error: {self.last_llm_error[:200]})" if self.last_llm_error else ""
-                return f"the Researcher produced no valid proposal {self.empty_proposals} times in a row{cause}"
+                who = "the Researcher" if self.planner.numeric is Numeric.LLM else "the Researcher and the sampler"
+                return f"{who} produced no new valid experiment {self.empty_proposals} times in a row{cause}"
             if not self._expand():
                 return "" if self.running else "no node can be expanded (every finished node failed or is full)"
+            if self.too_late is not None:
+                return (f"max_minutes={self.config.max_minutes:g} nearly reached: no experiment fits in the "
+                        f"{self.too_late:.0f} s left")
 
     def _budget(self, count_nodes: bool) -> str:
         c = self.config
@@ -223,8 +228,9 @@ class Search:
         if planned.llm_error and self._died_under_call(deaths, target):
             return True
         self.tree.add_usage(planned.usage)
+        self.too_late = planned.too_late
         self.last_llm_error = planned.llm_error
-        self.empty_proposals = 0 if planned.children else self.empty_proposals + 1
+        self.empty_proposals = 0 if planned.children or planned.too_late is not None else self.empty_proposals + 1
         for spec, origin in planned.children:
             self._add(spec, target, usage=planned.usage, origin=origin)
         log.info("expanded %s: %d new experiment(s) (%s), %d rejected", target, len(planned.children),

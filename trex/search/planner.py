@@ -29,7 +29,8 @@ from trex.tree.records import ExperimentSpec, LLMUsage
 from trex.tree.store import Tree
 
 log = logging.getLogger(__name__)
-ATTEMPTS = 8     # sampler draws tried before giving up on a new, valid child
+ATTEMPTS = 12    # draws tried before giving up on a new, valid child
+TPE_TRIES = 4    # of which from TPE; it repeats itself once its model is confident, so the rest are random neighbours
 
 
 class Numeric(StrEnum):
@@ -54,6 +55,7 @@ class Planned:
     usage: LLMUsage = LLMUsage()
     llm_error: str = ""        # the LLM endpoint failed on this call ('' if it answered or was not asked)
     rejected: int = 0          # the Researcher's proposals dropped as invalid or repeated
+    too_late: float | None = None   # seconds left when every child was dropped for lack of time
 
 
 class Planner:
@@ -76,7 +78,7 @@ class Planner:
             return planned
         left = seconds_left()
         known = {spec_key(n.spec, n.parent_id) for n in tree}
-        kept = []
+        kept: list[tuple[ExperimentSpec, Origin]] = []
         for spec, origin in planned.children:
             fitted = fit_to_time(spec, left, cost)
             if fitted is None:
@@ -89,7 +91,8 @@ class Planner:
             if spec_key(fitted, target) not in known:
                 kept.append((fitted, origin))
                 known.add(spec_key(fitted, target))
-        return Planned(kept, planned.usage, planned.llm_error, planned.rejected)
+        too_late = left if planned.children and not kept and len(kept) < len(planned.children) else None
+        return Planned(kept, planned.usage, planned.llm_error, planned.rejected, too_late)
 
     def _plan(self, tree: Tree, target: str, room: int, seed: int) -> Planned:
         want = min(room, 1 if self.numeric is Numeric.SAMPLER else self.k)
@@ -145,15 +148,18 @@ class Planner:
                   seed: int) -> ExperimentSpec | None:
         knobs = moved(spec, tree[target].spec, self.sampler.space) or set(KNOBS)
         for attempt in range(ATTEMPTS):
-            fixed = self._valid(self.sampler.suggest(tree, spec, knobs, seed + attempt))
+            fixed = self._valid(self.sampler.suggest(tree, spec, knobs, seed + attempt) if attempt < TPE_TRIES
+                                else self.sampler.neighbor(spec, seed + attempt))
             if fixed is not None and spec_key(fixed, target) not in known:
                 return fixed
         return None
 
     def _drawn(self, tree: Tree, target: str, known: set[str], seed: int) -> ExperimentSpec | None:
         for attempt in range(ATTEMPTS):
-            spec = self._valid(self.sampler.propose(tree, target, seed + attempt,
-                                                    numeric_only=self.numeric is Numeric.HYBRID))
+            drawn = (self.sampler.propose(tree, target, seed + attempt, numeric_only=self.numeric is Numeric.HYBRID)
+                     if attempt < TPE_TRIES else self.sampler.neighbor(tree[target].spec, seed + attempt,
+                                                                       objective="Sampler: a random neighbour"))
+            spec = self._valid(drawn)
             if spec is not None and spec_key(spec, target) not in known:
                 return spec
         log.warning("the sampler found no new experiment below %s in %d draws", target, ATTEMPTS)

@@ -9,6 +9,7 @@ once that structure has enough finished experiments; before that, all of them ar
 from __future__ import annotations
 
 import logging
+import random
 import warnings
 
 import optuna
@@ -95,6 +96,22 @@ class NumericSampler:
             return params
         return {k: (min(max(int(v), int(start[k]) - self.max_step), int(start[k]) + self.max_step)
                     if k in KNOBS else v) for k, v in params.items()}
+
+    def neighbor(self, spec: ExperimentSpec, seed: int, objective: str = "") -> ExperimentSpec:
+        """`spec` with one or two numeric knobs moved one grid point at random (when TPE keeps
+        suggesting experiments that already exist)."""
+        rng = random.Random(seed)
+        start = encode(spec, self.space)
+        dists = self.space.numeric()
+        params: Params = {}
+        for knob in rng.sample(KNOBS, rng.choice((1, 2))):
+            low, high = dists[knob].low, dists[knob].high   # type: ignore[attr-defined]
+            params[knob] = min(max(int(start[knob]) + rng.choice((-1, 1)), low), high)
+        out = apply(spec, params, self.space)
+        if objective:
+            out = out.model_copy(update={"objective": f"{objective}: {describe(params, self.space)}"[:400],
+                                         "direction": direction_of(out, spec, self.space)})
+        return out
 
     def rationale(self, tree: Tree) -> str:
         n = len(self.observations(tree))
