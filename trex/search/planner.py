@@ -155,8 +155,11 @@ class Planner:
         return None
 
     def _drawn(self, tree: Tree, target: str, known: set[str], seed: int) -> ExperimentSpec | None:
+        # In hybrid mode structure is the Researcher's until TPE has data to choose it (random
+        # structural draws, e.g. direct answers, cost whole nodes on a small budget).
+        numeric_only = self.numeric is Numeric.HYBRID and not self.sampler.ready(tree)
         for attempt in range(ATTEMPTS):
-            drawn = (self.sampler.propose(tree, target, seed + attempt, numeric_only=self.numeric is Numeric.HYBRID)
+            drawn = (self.sampler.propose(tree, target, seed + attempt, numeric_only=numeric_only)
                      if attempt < TPE_TRIES else self.sampler.neighbor(tree[target].spec, seed + attempt,
                                                                        objective="Sampler: a random neighbour"))
             spec = self._valid(drawn)
