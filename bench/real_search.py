@@ -97,12 +97,14 @@ def run_hand(seed: int, runs: Path) -> dict:
 
 def render(rows: list[dict], meta: str) -> str:
     out = ["# Real searches side by side (math, SmolLM2-135M)", "", meta, "",
-           "| method | seed | best dev | test (best node) | wall (min) | nodes (failed) | LLM s (calls) "
-           "| idle slot-s | stopped because |", "|---|---|---|---|---|---|---|---|---|"]
+           "| method | code | seed | best dev | test (best node) | wall (min) | nodes (failed) | LLM s (calls) "
+           "| idle slot-s | stopped because |", "|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
-        out.append(f"| {r['method']} | {r['seed']} | {r['best_dev']:.3f} | {fmt(r.get('test'))} | "
+        out.append(f"| {r['method']} | {r.get('commit', '-')} | {r['seed']} | {r['best_dev']:.3f} | {fmt(r.get('test'))} | "
                    f"{r['wall_s'] / 60:.1f} | {r['nodes']} ({r.get('failed', 0)}) | {r['llm_s']:.0f} "
                    f"({r.get('llm_calls', 0)}) | {r['idle_slot_s']:.0f} | {r.get('stop', 'one fixed run')} |")
+    notes = [f"- {r['method']} at {r.get('commit', '-')}: {r['note']}" for r in rows if r.get("note")]
+    out += ["", *notes] if notes else []
     out += ["", "| method | runs | mean best dev | mean test |", "|---|---|---|---|"]
     for method in dict.fromkeys(r["method"] for r in rows):
         rs = [r for r in rows if r["method"] == method]
@@ -135,6 +137,8 @@ def main() -> None:
                 print(f"== {method} seed {seed} ({time.strftime('%H:%M:%S')})", flush=True)
                 row = run_hand(seed, runs) if method == "hand" else run_trex(method, seed, args.minutes, runs)
                 row["cpu"] = cpu_name()
+                row["commit"] = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
+                                               text=True).stdout.strip()
                 print(json.dumps(row), flush=True)
                 with open(out.with_suffix(".jsonl"), "a") as fh:
                     fh.write(json.dumps(row) + "\n")
