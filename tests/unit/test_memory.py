@@ -12,10 +12,15 @@ def child(base: ExperimentSpec, objective: str, **train: object) -> ExperimentSp
                                    "train": base.train.model_copy(update=train)})
 
 
+# The trees below start from lr 2e-4 and 1 epoch (not the root template's), as their diffs say.
+
+
 def built() -> Tree:
     """root 0.10 -> a 0.30 -> c 0.50 (target) ; a -> d 0.20 ; root -> b FAILED ; root -> e 0.60"""
     tree = Tree("math")
-    root = tree.add(baseline_spec(), None, 0)
+    template = baseline_spec()
+    root = tree.add(template.model_copy(update={"train": template.train.model_copy(update={"learning_rate": 2e-4,
+                                                                                          "epochs": 1})}), None, 0)
     tree.record(root.id, RunResult(status=NodeStatus.SUCCEEDED, score=0.1), 0.1, 1)
     a = tree.add(child(root.spec, "raise lr", learning_rate=5e-4), root.id, 2)
     tree.record(a.id, RunResult(status=NodeStatus.SUCCEEDED, score=0.3), 0.3, 3)
