@@ -199,14 +199,14 @@ def test_a_proposal_inherits_the_data_and_training_settings_it_leaves_out() -> N
 
     from trex.search.core import baseline_spec
 
-    parent = baseline_spec(512)                      # 512 examples, 2 epochs, lr 5e-4
+    parent = baseline_spec(512)                      # 256 examples, 1 epoch, lr 5e-4
     text = json.dumps({"experiments": [
         {"objective": "more epochs", "direction": "training_length", "train": {"epochs": 3}},
         {"objective": "only prose", "direction": "learning_rate"}]})
     specs, errors = parse_proposals(text, KINDS, set(), parent_id="n0000", parent=parent)
     assert not errors
     longer, same = specs
-    assert (longer.train.epochs, longer.train.learning_rate, longer.data.max_samples) == (3, 5e-4, 512)
+    assert (longer.train.epochs, longer.train.learning_rate, longer.data.max_samples) == (3, 5e-4, 256)
     assert same.data == parent.data and same.train == parent.train
     alone, _ = parse_proposals(text, KINDS, set())          # no parent: schema defaults, as before
     assert alone[1].data.max_samples == 128

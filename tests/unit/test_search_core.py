@@ -246,8 +246,9 @@ def test_no_room_for_any_executor_gives_up_cleanly() -> None:
 
 
 def test_the_root_is_the_template_first_children_edit() -> None:
-    spec = baseline_spec(256)
-    assert spec.data.max_samples == 256 and spec.train.learning_rate == 5e-4 and spec.train.epochs == 2
+    spec = baseline_spec(128)
+    assert spec.data.max_samples == 128 and spec.train.learning_rate == 5e-4 and spec.train.epochs == 1
+    assert baseline_spec().data.max_samples == 256
 
 
 def test_the_core_imports_no_ray_llm_client_or_torch() -> None:
@@ -260,7 +261,9 @@ def test_the_core_imports_no_ray_llm_client_or_torch() -> None:
 def test_children_are_trimmed_to_the_time_left_or_dropped() -> None:
     from trex.search.cost import NodeCost, fit_to_time
 
-    spec = baseline_spec(512)                       # 512 examples x 2 epochs
+    template = baseline_spec(512)
+    spec = template.model_copy(update={"data": template.data.model_copy(update={"max_samples": 512}),
+                                       "train": template.train.model_copy(update={"epochs": 2})})   # 512 x 2
     cost = NodeCost(overhead_s=60, pass_s=0.5)      # 60 + 512 s
     assert fit_to_time(spec, 600, cost) is spec
     trimmed = fit_to_time(spec, 400, cost)          # 1 epoch: 316 s
@@ -278,3 +281,23 @@ def test_when_no_experiment_fits_in_the_time_left_the_search_says_so() -> None:
     out = loop.run()
     assert out.stop_reason.startswith("max_minutes=10 nearly reached: no experiment fits in the")
     assert out.failure == "" and search.empty_proposals == 0
+
+
+def test_before_any_node_time_is_known_no_child_trains_longer_than_the_template() -> None:
+    class Greedy(ScriptedProposer):       # asks for 3 epochs of 512 examples: 6x the template's work
+        def propose(self, tree: Tree, node_id: str, seed: int, hint: str = "") -> Proposal:
+            parent = tree[node_id].spec
+            spec = parent.model_copy(update={"objective": "much more", "direction": Direction.TRAINING_LENGTH,
+                                             "data": parent.data.model_copy(update={"max_samples": 512}),
+                                             "train": parent.train.model_copy(update={"epochs": 3,
+                                                                                      "learning_rate": 1e-3})})
+            return Proposal(specs=[spec])
+
+    search = make(Numeric.LLM, Greedy(), max_nodes=4)
+    search.start()
+    assert search.ask() is not None                     # the root
+    child = search.ask()                                # its first child, planned while the root runs
+    assert child is not None and child.train
+    template = search.tree.root.spec
+    assert child.spec.data.max_samples * child.spec.train.epochs <= template.data.max_samples * template.train.epochs
+    assert child.spec.train.epochs == 1

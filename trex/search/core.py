@@ -39,13 +39,14 @@ class Outcome:
     failure: str = ""      # why the search failed as infrastructure ('' when it did not): exit non-zero
 
 
-TEMPLATE_SAMPLES, TEMPLATE_EPOCHS, TEMPLATE_LR = 512, 2, 5e-4
+TEMPLATE_SAMPLES, TEMPLATE_EPOCHS, TEMPLATE_LR = 256, 1, 5e-4
 
 
 def baseline_spec(max_samples: int | None = None) -> ExperimentSpec:
     """The root: the base model evaluated as is. Its data and training settings are the template
-    the first children edit: a sound LoRA recipe (lr 5e-4, 2 epochs, reasoning completions, up to
-    512 examples, within the run's limit), so a weak Researcher's small edits start from it."""
+    the first children edit: a sound LoRA recipe (lr 5e-4, reasoning completions) sized to finish
+    well inside a CPU budget (256 examples x 1 epoch: about 9 minutes on one loaded core of the
+    2-core reference machine). Until a node's time is known, no child trains longer than it."""
     data = DataRecipe(max_samples=min(TEMPLATE_SAMPLES, max_samples or TEMPLATE_SAMPLES))
     return ExperimentSpec(objective="Evaluate the base model on the dev split (no training).",
                           direction=Direction.BASELINE, rationale="Reference point for every experiment.",

@@ -21,7 +21,7 @@ from enum import StrEnum
 from pydantic import ValidationError
 
 from trex.search.contracts import Proposal, ProposalFailed, Proposer
-from trex.search.cost import fit_to_time, learned_cost
+from trex.search.cost import NodeCost, fit_to_time, learned_cost
 from trex.search.sampler import NumericSampler
 from trex.search.space import KNOBS, moved
 from trex.tree.describe import spec_key
@@ -73,10 +73,12 @@ class Planner:
         after the Researcher has answered) once node times are known; a child that cannot finish
         in time even at its smallest is dropped. Raises ProposalFailed only in llm mode."""
         planned = self._plan(tree, target, room, seed)
-        cost = learned_cost(tree) if seconds_left is not None else None
-        if cost is None or seconds_left is None:
+        if seconds_left is None:
             return planned
-        left = seconds_left()
+        cost, left = learned_cost(tree), seconds_left()
+        if cost is None:    # no node time known yet: no child may train longer than the root's template
+            cost, left = NodeCost(overhead_s=0.0, pass_s=1.0), float(tree.root.spec.data.max_samples
+                                                                     * tree.root.spec.train.epochs)
         known = {spec_key(n.spec, n.parent_id) for n in tree}
         kept: list[tuple[ExperimentSpec, Origin]] = []
         for spec, origin in planned.children:
