@@ -43,13 +43,16 @@ def run_trex(method: str, seed: int, minutes: float, runs: Path) -> dict:
     t0 = time.monotonic()
     proc = subprocess.run(args, cwd=ROOT, env={**os.environ, "HF_HUB_OFFLINE": "1"},
                           stdout=open(runs / f"{name}.log", "w"), stderr=subprocess.STDOUT)
-    wall = time.monotonic() - t0
-    run_dir = runs / name
+    return row_of(method, seed, runs / name, proc.returncode, time.monotonic() - t0)
+
+
+def row_of(method: str, seed: int, run_dir: Path, exit_code: int, wall: float) -> dict:
+    """The table row of a finished search folder."""
     final = json.loads((run_dir / "final.json").read_text())
     tree = json.loads((run_dir / "tree.json").read_text())
     nodes = list(tree["nodes"].values()) if isinstance(tree["nodes"], dict) else tree["nodes"]
     best = max((n for n in nodes if n.get("score") is not None), key=lambda n: n["score"])
-    return {"method": method, "seed": seed, "exit": proc.returncode, "wall_s": wall, "best_dev": best["score"],
+    return {"method": method, "seed": seed, "exit": exit_code, "wall_s": wall, "best_dev": best["score"],
             "base_dev": nodes[0].get("score"), "test": final["best_test"], "base_test": final["base_test"],
             "nodes": len(nodes), "failed": sum(n["status"] == "FAILED" for n in nodes),
             "origins": [n.get("origin", "") for n in nodes], "best_node": best["id"],
@@ -126,12 +129,19 @@ def main() -> None:
     ap.add_argument("--out", default=str(ROOT / "bench/results/real-search"))
     ap.add_argument("--runs", default=str(ROOT / "runs/real-search"))
     ap.add_argument("--report", action="store_true", help="only render OUT.md from OUT.jsonl")
+    ap.add_argument("--collect", nargs=3, metavar=("METHOD", "SEED", "RUN_DIR"),
+                    help="append the row of a search that ran outside this script (wall: its own final.json)")
     args = ap.parse_args()
     out, runs = Path(args.out), Path(args.runs)
     runs.mkdir(parents=True, exist_ok=True)
     meta = (f"Machine: {cpu_name()}, {os.cpu_count()} cores; search.max_minutes={args.minutes:g} per search "
             "(2 executor slots, 1 core each; the agent LLM is llama.cpp on the same cores).")
-    if not args.report:
+    if args.collect:
+        method, seed, run_dir = args.collect
+        row = row_of(method, int(seed), Path(run_dir), 0, json.loads((Path(run_dir) / "final.json").read_text())["wall_s"])
+        with open(out.with_suffix(".jsonl"), "a") as fh:
+            fh.write(json.dumps(row) + "\n")
+    elif not args.report:
         for seed in (int(s) for s in args.seeds.split(",")):
             for method in args.methods.split(","):
                 print(f"== {method} seed {seed} ({time.strftime('%H:%M:%S')})", flush=True)
