@@ -104,7 +104,7 @@ def render(rows: list[dict], meta: str) -> str:
            "| idle slot-s | stopped because |", "|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         out.append(f"| {r['method']} | {r.get('commit', '-')} | {r['seed']} | {r['best_dev']:.3f} | {fmt(r.get('test'))} | "
-                   f"{r['wall_s'] / 60:.1f} | {r['nodes']} ({r.get('failed', 0)}) | {r['llm_s']:.0f} "
+                   f"{r['wall_s'] / 60:.1f} | {r['nodes']} ({r.get('failed', 0)}) | {r['llm_s'] or 0:.0f} "
                    f"({r.get('llm_calls', 0)}) | {r['idle_slot_s']:.0f} | {r.get('stop', 'one fixed run')} |")
     notes = [f"- {r['method']} at {r.get('commit', '-')}: {r['note']}" for r in rows if r.get("note")]
     out += ["", *notes] if notes else []
