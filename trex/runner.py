@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import time
 from contextlib import ExitStack
 from dataclasses import asdict
@@ -85,6 +86,12 @@ def llm_threads(cfg: RunConfig) -> int:
     return max(1, min(8, cores - busy))
 
 
+def stop_on_sigterm(signum: int, frame: object) -> None:
+    """A scheduler's stop (Kubernetes, Slurm: SIGTERM) takes the Ctrl-C path: running nodes are
+    re-queued and the tree saved for resume."""
+    raise KeyboardInterrupt
+
+
 def make_client(cfg: RunConfig, stack: ExitStack, run_dir: Path) -> tuple[LLMClient, Supervisor | None]:
     """The agent LLM's client, and the supervisor of the server trex started for it (if any)."""
     llm, supervisor = cfg.llm, None
@@ -165,6 +172,7 @@ def run_search(cfg: RunConfig) -> Outcome:
     with ExitStack() as stack:
         start_ray(cfg)
         stack.callback(ray.shutdown)
+        signal.signal(signal.SIGTERM, stop_on_sigterm)   # after ray.init, which installs its own handler
         researcher, llm_server, ops_llm = None, None, None
         numeric = Numeric(cfg.researcher.numeric)
         if numeric is not Numeric.SAMPLER:     # sampler mode needs no LLM at all

@@ -36,7 +36,11 @@ def first_args(tmp_path: Path, name: str, max_nodes: int) -> list[str]:
             f"search.max_nodes={max_nodes}", "search.children_per_expansion=2", f"run_dir={tmp_path}", f"name={name}"]
 
 
-def test_ctrl_c_requeues_running_nodes_and_prints_the_resume_command(tiny_model: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("stop", ["ctrl-c", "sigterm"])
+def test_ctrl_c_requeues_running_nodes_and_prints_the_resume_command(tiny_model: Path, tmp_path: Path,
+                                                                    stop: str) -> None:
+    """Ctrl-C in a terminal (SIGINT to the process group) and a scheduler's stop (SIGTERM to the
+    trex process only, as Kubernetes or Slurm send) both re-queue running nodes and resume."""
     specs = reply(spec_json("three epochs", epochs=3), spec_json("higher rate", learning_rate=1e-3, epochs=3))
     run = tmp_path / "ctrlc"
     with ScriptedEndpoint(lambda body: specs) as endpoint:
@@ -47,7 +51,10 @@ def test_ctrl_c_requeues_running_nodes_and_prints_the_resume_command(tiny_model:
             if any(n["status"] == "RUNNING" and n["parent_id"] for n in tree["nodes"]):
                 break
             time.sleep(0.2)
-        os.killpg(proc.pid, signal.SIGINT)   # as a terminal's Ctrl-C: the whole process group
+        if stop == "ctrl-c":
+            os.killpg(proc.pid, signal.SIGINT)   # as a terminal's Ctrl-C: the whole process group
+        else:
+            proc.send_signal(signal.SIGTERM)
         _, err = proc.communicate(timeout=120)
         assert proc.returncode == 130, err[-3000:]
         assert f"Resume with:\n  python -m trex.launch resume={run}" in err and "Traceback" not in err
