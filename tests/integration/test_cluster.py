@@ -124,9 +124,9 @@ def test_losing_a_node_requeues_its_experiment_and_the_search_completes(tiny_mod
                                                                           cluster: LocalCluster) -> None:
     from trex.runner import run_search
 
-    long_specs = [spec_json("slow one", epochs=8), spec_json("slow two", epochs=9)]
-    for spec in long_specs:
-        spec["data"]["max_samples"] = 64      # long enough to be killed mid-training on a fast machine
+    long_specs = [spec_json("slow one", epochs=4), spec_json("slow two", epochs=3)]
+    for spec in long_specs:    # long enough to be killed mid-training on a fast machine, and within the
+        spec["data"]["max_samples"] = 64      # root template's 256 example-passes (no node time is known yet)
     slow = reply(*long_specs)
     killed: list[str] = []
 
