@@ -103,10 +103,11 @@ def node_rng(seed: int, index: int) -> random.Random:
     return random.Random(f"trex-bench:{seed}:{index}")
 
 
-def result_of(outcome: Outcome) -> RunResult:
+def result_of(outcome: Outcome, train_samples: int = 0) -> RunResult:
     ok = outcome.score is not None
     return RunResult(status=NodeStatus.SUCCEEDED if ok else NodeStatus.FAILED, score=outcome.score,
-                     error=outcome.error, cost=Cost(total_s=outcome.duration_s, train_s=outcome.duration_s))
+                     error=outcome.error, cost=Cost(total_s=outcome.duration_s, train_s=outcome.duration_s,
+                                                    train_samples=train_samples))
 
 
 class SimClock:
@@ -160,7 +161,7 @@ class SimPool:
         if job.split == "dev":
             self.adapters[job.node_id] = outcome.adapter
             self.intervals.append((start, self.clock.now))
-        return result_of(outcome), False
+        return result_of(outcome, job.spec.data.max_samples if job.train else 0), False
 
     def release(self, handle: int, actor_died: bool) -> Job:
         return self.jobs.pop(handle)[0]

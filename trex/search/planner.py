@@ -75,8 +75,9 @@ class Planner:
         planned = self._plan(tree, target, room, seed)
         if seconds_left is None:
             return planned
-        cost, left = learned_cost(tree), seconds_left()
+        cost, left, timed = learned_cost(tree), seconds_left(), True
         if cost is None:    # no node time known yet: no child may train longer than the root's template
+            timed = False
             cost, left = NodeCost(overhead_s=0.0, pass_s=1.0), float(tree.root.spec.data.max_samples
                                                                      * tree.root.spec.train.epochs)
         known = {spec_key(n.spec, n.parent_id) for n in tree}
@@ -93,7 +94,7 @@ class Planner:
             if spec_key(fitted, target) not in known:
                 kept.append((fitted, origin))
                 known.add(spec_key(fitted, target))
-        too_late = left if planned.children and not kept and len(kept) < len(planned.children) else None
+        too_late = left if timed and planned.children and not kept else None
         return Planned(kept, planned.usage, planned.llm_error, planned.rejected, too_late)
 
     def _plan(self, tree: Tree, target: str, room: int, seed: int) -> Planned:
