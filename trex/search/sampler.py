@@ -121,7 +121,7 @@ class NumericSampler:
     # -- what the Researcher is shown ---------------------------------------------------
     def summary(self, tree: Tree) -> str:
         """The best region and each knob's importance, in one paragraph for the prompt ('' early on)."""
-        seen = [o for o in self.observations(tree)]
+        seen = self.observations(tree)
         if len(seen) < self.startup:
             return ""
         top = sorted(seen, key=lambda o: -o[1])[:max(2, len(seen) // 4)]

@@ -33,22 +33,11 @@ class Space:
         return tuple(g for g in LEARNING_RATES if self.lr_min <= g <= self.lr_max)
 
     def sample_grid(self) -> tuple[int, ...]:
-        grid, n = [], 16
-        while n <= self.max_samples:
-            if n >= self.min_samples:
-                grid.append(n)
-            n *= 2
-        if not grid or grid[-1] != self.max_samples:
-            grid.append(self.max_samples)
-        return tuple(grid)
+        grid = powers_of_two(self.min_samples, self.max_samples)
+        return grid if grid and grid[-1] == self.max_samples else (*grid, self.max_samples)
 
     def rank_grid(self) -> tuple[int, ...]:
-        grid, r = [], 1
-        while r <= self.max_rank:
-            if r >= self.min_rank:
-                grid.append(r)
-            r *= 2
-        return tuple(grid)
+        return powers_of_two(self.min_rank, self.max_rank)
 
     def numeric(self) -> dict[str, BaseDistribution]:
         """The knobs the Researcher may ask the sampler to move, as Optuna distributions."""
@@ -67,6 +56,11 @@ class Space:
 
 
 KNOBS = ("learning_rate", "epochs", "max_samples", "lora_r")
+
+
+def powers_of_two(lo: int, hi: int) -> tuple[int, ...]:
+    """1, 2, 4, ... restricted to [lo, hi]."""
+    return tuple(2 ** e for e in range(hi.bit_length()) if lo <= 2 ** e <= hi)
 
 
 def nearest(grid: tuple, value: float) -> int:
