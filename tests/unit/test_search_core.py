@@ -217,6 +217,8 @@ def test_interrupt_requeues_running_nodes_and_resume_finishes_without_repeats(tm
     assert info.value.requeued
     saved = Tree.load(tmp_path / "tree.json")
     assert all(saved[n].status is NodeStatus.PENDING for n in info.value.requeued)
+    assert "n0004" in info.value.requeued      # its submit was cut short by the signal: no handle, still re-queued
+    assert not [n.id for n in saved if n.status is NodeStatus.RUNNING]
     finished_before = {n.id: n.score for n in saved if n.done}
     resumed = make(run_dir=tmp_path, tree=saved, max_nodes=6)
     pool = FakePool()

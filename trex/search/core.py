@@ -167,13 +167,16 @@ class Search:
         if not self.running:
             self._begin_tests()
 
-    def interrupt(self, node_ids: list[str]) -> None:
-        """Ctrl-C: the running nodes go back to the queue, so a resume runs them again."""
+    def interrupt(self) -> list[str]:
+        """Ctrl-C: every running node goes back to the queue, so a resume runs it again. This
+        covers nodes whose job was being submitted or collected when the signal came."""
+        node_ids = sorted(n.id for n in self.tree
+                          if not n.done and (n.id in self.running or n.status is NodeStatus.RUNNING))
         for node_id in node_ids:
-            if node_id in self.running:
-                self.running.discard(node_id)
-                self.tree.requeue(node_id)
+            self.tree.requeue(node_id)
+        self.running.clear()
         self._save()
+        return node_ids
 
     def elapsed_s(self) -> float:
         return self.tree.spent_s + (self.clock() - self.started)

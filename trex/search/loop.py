@@ -118,11 +118,9 @@ class Loop:
 
     def _interrupt(self) -> list[str]:
         """Stop every running job; running nodes go back to the queue, so a resume runs them again."""
-        nodes = []
-        for handle, running in list(self.in_flight.items()):
+        for handle in list(self.in_flight):
             del self.in_flight[handle]
             self.pool.release(handle, actor_died=True)
-            nodes.append(running.job.node_id)
-        self.search.interrupt(nodes)
+        nodes = self.search.interrupt()
         log.warning("interrupted: %d running node(s) marked for re-queue: %s", len(nodes), ", ".join(nodes))
         return nodes
