@@ -74,6 +74,10 @@ class SearchConfig:
     memory_tokens: int = 1500          # budget of the tree context shown to the Researcher
     max_concurrent: int = 2            # executor slots, further capped by free CPUs
     max_failed_expansions: int = 5     # consecutive Researcher calls with no valid spec before stopping
+    fidelity: str = "full"             # full | asha: new nodes train a share first; the best are promoted (continued)
+    eta: int = 3                       # asha: keep the top 1/eta of each rung
+    min_fidelity: float = 0.3333333333 # asha: share of a spec's training at the lowest rung
+    proxy_dev_fraction: float = 0.5    # asha: share of the dev split scored below the top rung
     seed: int = 0
 
 
@@ -182,6 +186,7 @@ CHOICES = {
     "search.policy": ("uct", "greedy", "sequential", "random"),
     "search.backup": ("mean", "max"),
     "search.on_budget": ("finish", "cancel"),
+    "search.fidelity": ("full", "asha"),
     "researcher.memory": ("full", "none"),
     "researcher.numeric": ("llm", "sampler", "hybrid"),
     "llm.backend": ("llamacpp", "openai", "vllm"),
@@ -272,6 +277,11 @@ def validate(cfg: RunConfig, available_tasks: list[str]) -> RunConfig:
         if _get(cfg, key) is not None and _get(cfg, key) <= 0:
             raise ConfigError(f"{key}={_get(cfg, key)!r} must be > 0, or null for no limit")
     check_researcher(cfg.researcher)
+    if cfg.search.eta < 2:
+        raise ConfigError(f"search.eta={cfg.search.eta!r} must be an integer >= 2")
+    for key in ("search.min_fidelity", "search.proxy_dev_fraction"):
+        if not 0.0 < _get(cfg, key) <= 1.0 or (key == "search.min_fidelity" and _get(cfg, key) == 1.0):
+            raise ConfigError(f"{key}={_get(cfg, key)!r} must lie in (0, 1{')' if key == 'search.min_fidelity' else ']'}")
     if not 0.0 <= cfg.llm.temperature <= 2.0:
         raise ConfigError(f"llm.temperature={cfg.llm.temperature!r} must lie in [0, 2]")
     if cfg.llm.backend == "openai":

@@ -37,6 +37,10 @@ def test_defaults_fill_in() -> None:
     (minimal(researcher={"numeric": "bayes"}), "researcher.numeric='bayes' is not accepted; choose one of llm, sampler, hybrid"),
     (minimal(researcher={"sampler_children": -1}), "researcher.sampler_children=-1 must be >= 0"),
     (minimal(llm={"n_threads": 0}), "llm.n_threads=0 must be > 0, or null"),
+    (minimal(search={"fidelity": "half"}), "search.fidelity='half' is not accepted; choose one of full, asha"),
+    (minimal(search={"eta": 1}), "search.eta=1 must be an integer >= 2"),
+    (minimal(search={"min_fidelity": 1.0}), "search.min_fidelity=1.0 must lie in (0, 1)"),
+    (minimal(search={"proxy_dev_fraction": 0}), "search.proxy_dev_fraction=0.0 must lie in (0, 1]"),
 ])
 def test_bad_values_are_named_with_what_is_accepted(data, message) -> None:
     with pytest.raises(ConfigError) as err:

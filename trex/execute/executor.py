@@ -22,7 +22,8 @@ from trex.config import ExecutorConfig
 from trex.data.llm_ops import DataLLM
 from trex.faults import inject
 from trex.search.contracts import Job
-from trex.tree.records import Cost, LLMUsage, NodeStatus, RunResult
+from trex.search.fidelity import dev_subset, segment_rows
+from trex.tree.records import Cost, InitFrom, LLMUsage, NodeStatus, RunResult, TrainConfig
 
 log = logging.getLogger(__name__)
 
@@ -163,15 +164,22 @@ class Executor:
             dataset, llm_usage = built.dataset, built.llm_usage
             phases["data_s"] = time.monotonic() - t
             samples = len(dataset)
+            train = job.spec.train
+            if job.segment != (0.0, 1.0):    # search.fidelity=asha: this rung's share of the training stream
+                dataset = dataset.select(segment_rows(samples, train.epochs, job.segment, job.seed))
+                train = train.model_copy(update={"epochs": 1, **({"init_from": InitFrom.PARENT} if job.rung else {})})
+                log.info("node %s: rung %d, training %.0f%%-%.0f%% of its spec (%d example-passes)%s", job.node_id,
+                         job.rung, 100 * job.segment[0], 100 * job.segment[1], len(dataset),
+                         ", continuing its own adapter" if job.rung else "")
             (node_dir / "data.json").write_text(json.dumps({"key": built.key, "cached": built.cached,
                                                             "rows_after_each_step": built.counts}, indent=1))
             metrics["data_cached"] = float(built.cached)
             log.info("node %s: training on %d examples", job.node_id, samples)
             t = time.monotonic()
             if c.backend == "ray_train":
-                model, stats = self._train_on_ray(job, model, dataset, node_dir)
+                model, stats = self._train_on_ray(job, train, model, dataset, node_dir)
             else:
-                setup = TrainSetup(tokenizer=tokenizer, train=job.spec.train, out_dir=node_dir,
+                setup = TrainSetup(tokenizer=tokenizer, train=train, out_dir=node_dir,
                                    parent_adapter=job.parent_adapter, bf16=c.bf16, logging_steps=c.logging_steps,
                                    seed=job.seed)
                 model, stats = train_node(model, dataset, setup, self.task, c.max_new_tokens)
@@ -189,6 +197,8 @@ class Executor:
         t = time.monotonic()
         inject(node_dir, "eval")
         examples = self.task.load(job.split)
+        if job.dev_fraction < 1.0:     # a proxy rung: a fixed spread of the dev split
+            examples = [examples[i] for i in dev_subset(len(examples), job.dev_fraction)]
         chats = [self.task.messages(e.question) for e in examples]
         completions = self._engine_for(model, tokenizer, adapter_path).generate(chats, c.max_new_tokens)
         rows, by_kind = [], defaultdict(list)
@@ -213,7 +223,8 @@ class Executor:
         cost = Cost(total_s=time.monotonic() - started, train_samples=samples, train_tokens=tokens,
                     eval_samples=len(rows), **phases)
         return RunResult(status=NodeStatus.SUCCEEDED, score=score, metrics=metrics, cost=cost, llm_usage=llm_usage,
-                         adapter_path=adapter_path, predictions_path=str(predictions_path))
+                         adapter_path=adapter_path, predictions_path=str(predictions_path),
+                         fidelity=job.segment[1] if job.train else 1.0, dev_fraction=job.dev_fraction)
 
     def _engine_for(self, model, tokenizer, adapter_path: str | None):  # type: ignore[no-untyped-def]
         """The evaluation engine of `settings.engine`, pointed at `adapter_path` (None: the base model)."""
@@ -232,7 +243,7 @@ class Executor:
         self._engine.set_adapter(adapter_path)
         return self._engine
 
-    def _train_on_ray(self, job: Job, model, dataset, node_dir: Path):  # type: ignore[no-untyped-def]
+    def _train_on_ray(self, job: Job, train: TrainConfig, model, dataset, node_dir: Path):  # type: ignore[no-untyped-def]
         """Train on Ray Train workers, then load their adapter here for evaluation."""
         from peft import PeftModel
 
@@ -240,7 +251,7 @@ class Executor:
 
         dataset.save_to_disk(str(node_dir / "train_data"))
         req = RayTrainRequest(settings=replace(self.settings, data_llm=None), dataset_dir=str(node_dir / "train_data"),
-                              train=job.spec.train, out_dir=str(node_dir), parent_adapter=job.parent_adapter,
+                              train=train, out_dir=str(node_dir), parent_adapter=job.parent_adapter,
                               seed=job.seed)
         stats = train_on_ray(req)
         return PeftModel.from_pretrained(model, str(node_dir / "adapter")), stats

@@ -23,6 +23,9 @@ class Job:
     parent_adapter: str | None = None   # for train.init_from=parent
     data_seed: int = 0                  # one per run, so equal recipes hit the data cache
     parent_id: str | None = None
+    rung: int = 0                               # search.fidelity=asha: > 0 continues this node's own adapter
+    segment: tuple[float, float] = (0.0, 1.0)   # share of the spec's training stream this job runs
+    dev_fraction: float = 1.0                   # share of the dev split to score
 
 
 @dataclass(frozen=True)

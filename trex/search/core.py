@@ -19,6 +19,8 @@ from pathlib import Path
 from ftbench.base import Split
 from trex.config import SearchConfig
 from trex.search.contracts import Job, LLMHealth, ProposalFailed, Proposer
+from trex.search.cost import learned_cost
+from trex.search.fidelity import Rungs, promotable
 from trex.search.planner import Numeric, Origin, Planner
 from trex.track.base import NoTracker, Tracker
 from trex.track.report import FinalScores, render_summary
@@ -65,6 +67,11 @@ class Search:
         self.reference, self.max_train_samples, self.requeue_lost = reference_score, max_train_samples, requeue_lost
         self.llm, self.clock, self.wall = llm, clock, wall
         self.tree = tree if tree is not None else Tree(task=run_dir.name if run_dir else "search")
+        self.rungs = Rungs.of(config)
+        if self.rungs is not None:
+            planner.work_share = self.rungs.fractions[0]    # children are sized by their first job
+        self.promoting: dict[str, Job] = {}        # node id -> its promotion job in flight (asha)
+        self.promotion_failed: set[str] = set()
         self.policy = PolicySettings.of(config)
         self.group = run_dir.name if run_dir else "search"
         self.queue: deque[str] = deque()
@@ -115,10 +122,12 @@ class Search:
             self.tests_out += 1
             return self.tests.popleft()
         if not self.stop_reason:
+            if (promotion := self._promotion()) is not None:
+                return promotion
             self.stop_reason = self._next_node_or_stop()
             if self.queue and not self.stop_reason:
                 return self._job(self.queue.popleft())
-        if self.stop_reason and not self.running:
+        if self.stop_reason and not self.busy:
             self._begin_tests()
             return self.ask()
         return None
@@ -132,6 +141,9 @@ class Search:
             self.final = FinalScores(base_test=base, best_test=self.test_scores.get("best", base))
             if self.run_dir is not None:
                 write_json(self.node_dir(job.node_id) / "result-test.json", result.model_dump(mode="json"))
+            return
+        if job.rung > 0:
+            self._promoted(job, result, lost)
             return
         self.running.discard(job.node_id)
         if lost and self.requeue_lost and job.node_id not in self.requeued:
@@ -155,7 +167,12 @@ class Search:
     @property
     def cancel_requested(self) -> bool:
         """The budget ran out under on_budget=cancel: the caller stops running nodes and tells them."""
-        return bool(self.stop_reason) and self.config.on_budget == "cancel" and bool(self.running)
+        return bool(self.stop_reason) and self.config.on_budget == "cancel" and self.busy
+
+    @property
+    def busy(self) -> bool:
+        """A node's job or a promotion is running."""
+        return bool(self.running or self.promoting)
 
     def give_up(self, reason: str) -> None:
         """No executor can be placed: stop (queued nodes stay queued for a resume) or skip the tests."""
@@ -164,7 +181,7 @@ class Search:
             self.tests.clear()
             return
         self.stop_reason = self.stop_reason or reason
-        if not self.running:
+        if not self.busy:
             self._begin_tests()
 
     def interrupt(self) -> list[str]:
@@ -175,6 +192,7 @@ class Search:
         for node_id in node_ids:
             self.tree.requeue(node_id)
         self.running.clear()
+        self.promoting.clear()      # a promotion cut short is lost; the node keeps its lower rung
         self._save()
         return node_ids
 
@@ -192,13 +210,13 @@ class Search:
             if self.queue:
                 return ""
             if reason := self._budget(count_nodes=True):
-                return "" if self.running else reason
+                return "" if self.busy else reason
             if self.empty_proposals >= self.config.max_failed_expansions:
                 cause = f" (last error: {self.last_llm_error[:200]})" if self.last_llm_error else ""
                 who = "the Researcher" if self.planner.numeric is Numeric.LLM else "the Researcher and the sampler"
                 return f"{who} produced no new valid experiment {self.empty_proposals} times in a row{cause}"
             if not self._expand():
-                return "" if self.running else "no node can be expanded (every finished node failed or is full)"
+                return "" if self.busy else "no node can be expanded (every finished node failed or is full)"
             if self.too_late is not None:
                 return (f"max_minutes={self.config.max_minutes:g} nearly reached: no experiment fits in the "
                         f"{self.too_late:.0f} s left")
@@ -265,10 +283,58 @@ class Search:
         self.tree.mark_running(node_id, self.wall())
         self.running.add(node_id)
         self._save()
+        staged = self.rungs is not None and parent is not None
         return Job(node_id=node_id, spec=node.spec, node_dir=str(self.node_dir(node_id)),
                    seed=self.config.seed + int(node_id[1:]), train=parent is not None, data_seed=self.config.seed,
                    parent_adapter=parent.result.adapter_path if parent and parent.result else None,
-                   parent_id=node.parent_id)
+                   parent_id=node.parent_id, segment=self.rungs.segment(0) if staged else (0.0, 1.0),
+                   dev_fraction=self.rungs.dev_fraction(0) if staged else 1.0)
+
+    # -- multi-fidelity promotion (search.fidelity=asha) --------------------------------
+    def _promotion(self) -> Job | None:
+        """The job continuing the best promotable node's training one rung up, if one fits in
+        the time left; budgets other than max_nodes stop promotions too."""
+        if self.rungs is None or self._budget(count_nodes=False):
+            return None
+        cost = learned_cost(self.tree)
+        left = self.config.max_minutes * 60 - self.elapsed_s()
+        for node_id, rung in promotable(self.tree, self.rungs, set(self.promoting), self.promotion_failed):
+            node = self.tree[node_id]
+            start, end = self.rungs.segment(rung)
+            if cost is not None and cost.predict(node.spec, end - start) > left:
+                continue
+            assert node.result is not None
+            job = Job(node_id=node_id, spec=node.spec, node_dir=str(self.node_dir(node_id) / f"rung{rung}"),
+                      seed=self.config.seed + int(node_id[1:]), data_seed=self.config.seed,
+                      parent_adapter=node.result.adapter_path, parent_id=node.parent_id, rung=rung,
+                      segment=(start, end), dev_fraction=self.rungs.dev_fraction(rung))
+            self.promoting[node_id] = job
+            log.info("promoting %s to rung %d (training %.0f%% -> %.0f%% of its spec)", node_id, rung,
+                     100 * start, 100 * end)
+            return job
+        return None
+
+    def _promoted(self, job: Job, result: RunResult, lost: bool) -> None:
+        """Record a promotion: the node's result, reward and backup become the higher rung's."""
+        self.promoting.pop(job.node_id, None)
+        node = self.tree[job.node_id]
+        if lost or result.status is not NodeStatus.SUCCEEDED or result.score is None or node.result is None:
+            self.promotion_failed.add(job.node_id)
+            log.warning("%s: promotion to rung %d failed; it keeps rung %d: %s", job.node_id, job.rung,
+                        job.rung - 1, (result.error or "")[:300])
+            return
+        merged = result.model_copy(update={"cost": node.result.cost + result.cost,
+                                           "llm_usage": node.result.llm_usage + result.llm_usage})
+        if self.run_dir is not None:
+            Path(job.node_dir).mkdir(parents=True, exist_ok=True)
+            write_json(Path(job.node_dir) / "result.json", result.model_dump(mode="json"))
+            write_json(self.node_dir(job.node_id) / "result.json", merged.model_dump(mode="json"))
+        self.tree.add_usage(result.llm_usage)
+        promoted = self.tree.promote(job.node_id, merged, self._reward(job.node_id, result.score), self.wall())
+        self._save()
+        log.info("%s promoted to rung %d: dev %s %.3f -> %.3f", job.node_id, job.rung, self.metric,
+                 node.score or 0.0, result.score)
+        self.tracker.log_node(promoted, self.group)
 
     # -- results ----------------------------------------------------------------------
     def _record(self, node_id: str, result: RunResult) -> None:
@@ -276,9 +342,7 @@ class Search:
         repaired on resume by re-attaching result.json."""
         if self.run_dir is not None:
             write_json(self.node_dir(node_id) / "result.json", result.model_dump(mode="json"))
-        base = self.tree.root.score if node_id != self.tree.root.id else None
-        reward = normalize_reward(result.score, 0.0, 1.0, base=base, reference=self.reference,
-                                  failed=self.config.failed_reward)
+        reward = self._reward(node_id, result.score)
         self.tree.add_usage(result.llm_usage)      # data operators' LLM calls count toward the budget
         node = self.tree.record(node_id, result, reward, self.wall())
         if self.proposer is not None:
@@ -290,6 +354,11 @@ class Search:
         log.info("%s %s: dev %s=%s (%.0fs)", node_id, result.status.value, self.metric,
                  "-" if result.score is None else f"{result.score:.3f}", result.cost.total_s)
         self.tracker.log_node(node, self.group)
+
+    def _reward(self, node_id: str, score: float | None) -> float:
+        base = self.tree.root.score if node_id != self.tree.root.id else None
+        return normalize_reward(score, 0.0, 1.0, base=base, reference=self.reference,
+                                failed=self.config.failed_reward)
 
     # -- the end ------------------------------------------------------------------------
     def _begin_tests(self) -> None:

@@ -62,6 +62,7 @@ class Planner:
     def __init__(self, numeric: Numeric, proposer: Proposer | None, sampler: NumericSampler, k: int,
                  max_samples: int | None = None, *, sampler_children: int = 1) -> None:
         self.sampler_children = sampler_children    # hybrid, once TPE is ready: children per expansion it proposes alone
+        self.work_share = 1.0     # share of a child's training its first job runs (set by the Search: asha's rung 0)
         if numeric is not Numeric.SAMPLER and proposer is None:
             raise ValueError(f"researcher.numeric={numeric.value} needs a Researcher")
         self.numeric, self.proposer, self.sampler, self.k = numeric, proposer, sampler, k
@@ -83,7 +84,7 @@ class Planner:
         known = {spec_key(n.spec, n.parent_id) for n in tree}
         kept: list[tuple[ExperimentSpec, Origin]] = []
         for spec, origin in planned.children:
-            fitted = fit_to_time(spec, left, cost)
+            fitted = fit_to_time(spec, left, cost, share=self.work_share)
             if fitted is None:
                 log.info("%s: a child dropped: even its smallest version would not finish in the %.0f s left",
                          target, left)

@@ -204,6 +204,14 @@ class Cost(Frozen):
     train_tokens: int = 0
     eval_samples: int = 0
 
+    def __add__(self, other: Cost) -> Cost:
+        """Two jobs of one node (a rung and its promotion); train_samples stays the data set's size."""
+        return Cost(data_s=self.data_s + other.data_s, train_s=self.train_s + other.train_s,
+                    eval_s=self.eval_s + other.eval_s, total_s=self.total_s + other.total_s,
+                    train_samples=max(self.train_samples, other.train_samples),
+                    train_tokens=self.train_tokens + other.train_tokens,
+                    eval_samples=self.eval_samples + other.eval_samples)
+
 
 class LLMUsage(Frozen):
     prompt_tokens: int = 0
@@ -276,6 +284,13 @@ class RunResult(Frozen):
     predictions_path: str | None = None
     error: str | None = None
     ray_node: str = ""      # the Ray node the experiment ran on ('' outside Ray)
+    fidelity: float = 1.0       # share of the spec's training the adapter has had (search.fidelity=asha: < 1 on low rungs)
+    dev_fraction: float = 1.0   # share of the dev split the score was measured on
+
+    @property
+    def proxy(self) -> bool:
+        """A reduced-fidelity result: part of the training, or part of the dev split."""
+        return self.fidelity < 1.0 or self.dev_fraction < 1.0
 
 
 class Node(Frozen):
@@ -296,6 +311,11 @@ class Node(Frozen):
     proposal_usage: LLMUsage = LLMUsage()
     diagnosis: Diagnosis | None = None
     origin: str = ""     # who chose the spec: root | llm | hybrid | repaired | sampler ('' in older trees)
+    rung_scores: tuple[float, ...] = ()   # search.fidelity=asha: the dev score at each rung reached
+
+    @property
+    def proxy(self) -> bool:
+        return self.result is not None and self.result.proxy
 
     @property
     def done(self) -> bool:

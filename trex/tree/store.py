@@ -115,13 +115,34 @@ class Tree:
             raise ValueError(f"{node_id} already has a result")
         node = self._nodes[node_id].model_copy(update={
             "status": result.status, "result": result, "score": result.score,
-            "reward": reward, "finished_at": now})
+            "reward": reward, "finished_at": now,
+            "rung_scores": (result.score,) if result.proxy and result.score is not None else ()})
         self._put(node)
         self._index_finished(node)
         for ancestor in self.lineage(node_id):
             self._put(ancestor.model_copy(update={"visits": ancestor.visits + 1,
                                                   "value_sum": ancestor.value_sum + reward,
                                                   "value_max": max(ancestor.value_max, reward)}))
+        return self._nodes[node_id]
+
+    def promote(self, node_id: str, result: RunResult, reward: float, now: float) -> Node:
+        """Replace a succeeded node's result by a higher rung's (search.fidelity=asha): the node's
+        reward becomes the new one and its ancestors' values follow; visits are unchanged."""
+        old = self._nodes[node_id]
+        if old.status is not NodeStatus.SUCCEEDED or old.reward is None:
+            raise ValueError(f"{node_id} has no succeeded result to promote")
+        node = old.model_copy(update={"result": result, "score": result.score, "reward": reward, "finished_at": now,
+                                      "rung_scores": (*old.rung_scores, result.score)})
+        self._put(node)
+        self._gains = [(g, i) for g, i in self._gains if i != node_id and self._nodes[i].parent_id != node_id]
+        for n in (node, *self.children(node_id)):
+            if n.status is NodeStatus.SUCCEEDED:
+                self._index_finished(n, was_unfinished=False)
+        for ancestor in reversed(self.lineage(node_id)):
+            best = max([c.value_max for c in self.children(ancestor.id) if c.visits] +
+                       [ancestor.reward if ancestor.reward is not None else 0.0])
+            self._put(ancestor.model_copy(update={"value_sum": ancestor.value_sum + reward - old.reward,
+                                                  "value_max": best}))
         return self._nodes[node_id]
 
     def set_diagnosis(self, node_id: str, diagnosis: Diagnosis) -> Node:
