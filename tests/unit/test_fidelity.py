@@ -10,6 +10,7 @@ from trex.search.contracts import Job
 from trex.search.core import baseline_spec
 from trex.search.fidelity import Rungs, dev_subset, promotable, segment_rows
 from trex.tree.records import Cost, NodeStatus, RunResult
+from trex.tree.memory import summarize
 from trex.tree.store import Tree
 
 
@@ -95,7 +96,11 @@ def test_the_core_runs_proxies_then_continues_the_best_from_their_own_adapters(t
     best = out.tree.best()
     assert best is not None and not best.proxy      # a promoted node is scored higher than any proxy here
     assert out.final.best_test is not None
-    assert [n for n in out.tree if n.proxy and n.id in {j.node_id for j in promotions}] == []
+    proxy = next(n for n in out.tree if n.proxy)
+    summary = (tmp_path / "summary.md").read_text()
+    assert f"| {proxy.id} | sampler | SUCCEEDED | {proxy.score:.3f}* |" in summary and "is a proxy" in summary
+    assert "(proxy: 33% of its training, 50% of dev)" in summarize(out.tree, proxy)
+    assert "proxy" not in summarize(out.tree, out.tree[promotions[0].node_id])
 
 
 def test_promotions_go_on_after_max_nodes_until_no_rung_can_promote() -> None:

@@ -79,9 +79,9 @@ def test_tree_table_final_scores_and_best_adapter(logged) -> None:
     [table_file] = (run_dir / "wandb").glob(f"offline-run-*{search.id}/files/{ref['path']}")
     table = json.loads(table_file.read_text())
     assert table["columns"] == TREE_COLUMNS
-    assert table["data"] == [["n0000", None, 0, 0.25, "SUCCEEDED", "baseline", ""],
-                             ["n0001", "n0000", 1, 0.5, "SUCCEEDED", "learning_rate", ""],
-                             ["n0002", "n0000", 1, None, "FAILED", "training_length", ""]]
+    assert table["data"] == [["n0000", None, 0, 0.25, "SUCCEEDED", "baseline", "", False],
+                             ["n0001", "n0000", 1, 0.5, "SUCCEEDED", "learning_rate", "", False],
+                             ["n0002", "n0000", 1, None, "FAILED", "training_length", "", False]]
     [artifact] = [a for a in search.artifacts if a.type == "model"]
     assert artifact.name == run_id(run_dir.name, "best-adapter")
     assert json.loads(artifact.metadata)["node"] == "n0001"

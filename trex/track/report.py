@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from trex.tree.describe import spec_line
+from trex.tree.describe import fidelity_note, spec_line
 from trex.tree.records import Node, NodeStatus
 from trex.tree.store import Tree
 
@@ -27,7 +27,8 @@ def phase_row(node: Node) -> str:
     c = node.result.cost
     wall = (node.finished_at or 0) - (node.started_at or 0)
     overhead = max(0.0, wall - c.total_s)
-    return (f"| {node.id} | {who} | {node.status.value} | {_fmt(node.score)} | {c.data_s:.1f} | {c.train_s:.1f} | "
+    dev = _fmt(node.score) + ("*" if node.proxy else "")
+    return (f"| {node.id} | {who} | {node.status.value} | {dev} | {c.data_s:.1f} | {c.train_s:.1f} | "
             f"{c.eval_s:.1f} | {overhead:.2f} |")
 
 
@@ -45,12 +46,15 @@ def render_summary(tree: Tree, metric: str, final: FinalScores, stop_reason: str
         lines.append(f"| best node ({best.id}) | {_fmt(best.score)} | {_fmt(final.best_test)} |")
         lines += ["", f"## Lineage of {best.id}", ""]
         for node in tree.lineage(best.id):
-            lines.append(f"- **{node.id}** (dev {_fmt(node.score)}, {node.origin or 'llm'}): {node.spec.objective}  ")
+            lines.append(f"- **{node.id}** (dev {_fmt(node.score)}{fidelity_note(node.result)}, {node.origin or 'llm'}): "
+                         f"{node.spec.objective}  ")
             lines.append(f"  `{spec_line(node.spec)}`")
     lines += ["", "## Nodes (seconds per phase; overhead = driver-observed wall minus executor time)", "",
               "Chosen by: llm = the Researcher's spec; hybrid = the Researcher's change with numbers from the "
               "sampler (TPE); repaired = a repeated proposal whose numbers the sampler moved; sampler = the "
-              "sampler alone.", "",
+              "sampler alone." + (" A dev score marked * is a proxy (search.fidelity=asha): the node trained a "
+                                  "share of its spec and was scored on part of the dev split; it was not promoted."
+                                  if any(n.proxy for n in tree) else ""), "",
               "| node | chosen by | status | dev | data | train | eval | overhead |", "|---|---|---|---|---|---|---|---|",
               *[phase_row(n) for n in tree]]
     failed = [n for n in tree if n.status is NodeStatus.FAILED and n.result]

@@ -19,7 +19,7 @@ from trex.tree.store import Tree
 
 log = logging.getLogger(__name__)
 
-TREE_COLUMNS = ["node", "parent", "depth", "score", "status", "direction", "origin"]
+TREE_COLUMNS = ["node", "parent", "depth", "score", "status", "direction", "origin", "proxy"]
 
 
 def resolve_mode(mode: str) -> str:
@@ -40,7 +40,8 @@ def run_id(group: str, node_id: str) -> str:
 
 
 def tree_rows(tree: Tree) -> list[list[Any]]:
-    return [[n.id, n.parent_id, n.depth, n.score, n.status.value, n.spec.direction.value, n.origin] for n in tree]
+    return [[n.id, n.parent_id, n.depth, n.score, n.status.value, n.spec.direction.value, n.origin, n.proxy]
+            for n in tree]
 
 
 class WandbTracker:
@@ -78,15 +79,18 @@ class WandbTracker:
 
     def _log_node(self, node: Node) -> None:
         parent_run = run_id(self.group, node.parent_id) if node.parent_id else None
-        run = self._init(name=node.id, id=run_id(self.group, node.id), job_type="node",
+        rung = max(0, len(node.rung_scores) - 1)     # a promoted node is logged once per rung
+        name = node.id if rung == 0 else f"{node.id}-rung{rung}"
+        run = self._init(name=name, id=run_id(self.group, name), job_type="node",
                          tags=[node.spec.direction.value, self.policy, node.status.value.lower(),
-                               *([f"origin:{node.origin}"] if node.origin else [])],
+                               *([f"origin:{node.origin}"] if node.origin else []), *(["proxy"] if node.proxy else [])],
                          config={**flatten(node.spec.model_dump(mode="json")), "node_id": node.id, "origin": node.origin,
                                  "parent_id": node.parent_id, "parent_run_id": parent_run, "depth": node.depth,
                                  "policy": self.policy})
-        summary: dict[str, Any] = {"score": node.score, "reward": node.reward, "status": node.status.value}
+        summary: dict[str, Any] = {"score": node.score, "reward": node.reward, "status": node.status.value,
+                                   "proxy": node.proxy, "rung": rung}
         if node.result is not None:
-            summary.update(node.result.metrics)
+            summary.update(node.result.metrics, fidelity=node.result.fidelity, dev_fraction=node.result.dev_fraction)
             summary.update({f"cost/{k}": v for k, v in node.result.cost.model_dump().items()})
         run.log({k: v for k, v in summary.items() if isinstance(v, (int, float)) and not isinstance(v, bool)})
         run.summary.update(summary)

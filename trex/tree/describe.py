@@ -4,7 +4,7 @@ from __future__ import annotations
 import hashlib
 import json
 
-from trex.tree.records import ExperimentSpec, InitFrom
+from trex.tree.records import ExperimentSpec, InitFrom, RunResult
 
 
 def spec_line(spec: ExperimentSpec) -> str:
@@ -23,3 +23,10 @@ def spec_key(spec: ExperimentSpec, parent_id: str | None = None) -> str:
     body = json.dumps({"data": spec.data.model_dump(mode="json"), "train": spec.train.model_dump(mode="json"),
                        "parent": parent_id if warm else None}, sort_keys=True)
     return hashlib.sha256(body.encode()).hexdigest()[:16]
+
+
+def fidelity_note(result: RunResult | None) -> str:
+    """' (proxy: 33% of its training, 50% of dev)' for a reduced-fidelity result, else ''."""
+    if result is None or not result.proxy:
+        return ""
+    return f" (proxy: {result.fidelity:.0%} of its training, {result.dev_fraction:.0%} of dev)"

@@ -11,6 +11,7 @@ import heapq
 from dataclasses import dataclass
 from typing import Any
 
+from trex.tree.describe import fidelity_note
 from trex.tree.diagnosis import diagnosis_lines
 from trex.tree.records import ExperimentSpec, Node, NodeStatus
 from trex.tree.store import Tree
@@ -67,7 +68,8 @@ def summarize(tree: Tree, node: Node) -> str:
     diff = spec_diff(node.spec, parent.spec if parent else None)
     if node.status is NodeStatus.SUCCEEDED and node.score is not None:
         g = gain(tree, node)
-        outcome = f"dev {node.score:.3f}" + (f" ({g:+.3f} vs parent)" if g is not None else "")
+        outcome = (f"dev {node.score:.3f}" + (f" ({g:+.3f} vs parent)" if g is not None else "")
+                   + fidelity_note(node.result))
     elif node.status is NodeStatus.FAILED:
         reason = (node.result.error or "failed").splitlines()[0][:160] if node.result else "failed"
         outcome = f"FAILED: {reason}"
