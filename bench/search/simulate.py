@@ -52,6 +52,10 @@ class SimConfig:
     numeric: Numeric = Numeric.LLM      # llm: the random proposer's values | sampler | hybrid
     sampler_startup: int = 4
     sampler_children: int = 1
+    minutes: float | None = None        # a wall budget (simulated minutes) on top of `nodes`
+    fidelity: str = "full"              # full | asha (search.fidelity)
+    eta: int = 3
+    min_fidelity: float = 1 / 3
     seed: int = 0
 
 
@@ -66,6 +70,7 @@ class SimResult:
     max_depth: int
     failed: int
     tree: Tree | None = field(default=None, repr=False)
+    chosen_true: float | None = None        # noiseless full-dev score of the node the search returns as best
 
     @property
     def makespan(self) -> float:
@@ -127,6 +132,7 @@ class SimPool:
         self.events: list[tuple[float, int]] = []                 # (end, handle)
         self.jobs: dict[int, tuple[Job, Outcome, float]] = {}     # handle -> (job, outcome, start)
         self.adapters: dict[str, Adapter | None] = {}
+        self.true: dict[str, float | None] = {}                   # node -> noiseless score of its latest adapter
         self.intervals: list[tuple[float, float]] = []
         self.last_submit = 0.0
         self.n = 0
@@ -144,7 +150,8 @@ class SimPool:
         test = job.split != "dev"
         outcome = Outcome(None, 0.0, None) if test else score(
             job.spec, self.adapters.get(job.parent_id) if job.parent_id else None,
-            node_rng(self.seed, int(job.node_id[1:])), train=job.train)
+            node_rng(self.seed, int(job.node_id[1:]) + 100_000 * job.rung), train=job.train,
+            segment=job.segment, dev_fraction=job.dev_fraction)
         self.jobs[self.n] = (job, outcome, self.clock.now)
         heapq.heappush(self.events, (self.clock.now + outcome.duration_s, self.n))
         if not test:
@@ -159,9 +166,12 @@ class SimPool:
     def result(self, handle: int) -> tuple[RunResult, bool]:
         job, outcome, start = self.jobs[handle]
         if job.split == "dev":
-            self.adapters[job.node_id] = outcome.adapter
+            if outcome.score is not None or not job.rung:     # a failed promotion keeps the rung below
+                self.adapters[job.node_id], self.true[job.node_id] = outcome.adapter, outcome.true_score
             self.intervals.append((start, self.clock.now))
-        return result_of(outcome, job.spec.data.max_samples if job.train else 0), False
+        result = result_of(outcome, job.spec.data.max_samples if job.train else 0)
+        return result.model_copy(update={"fidelity": job.segment[1] if job.train else 1.0,
+                                         "dev_fraction": job.dev_fraction}), False
 
     def release(self, handle: int, actor_died: bool) -> Job:
         return self.jobs.pop(handle)[0]
@@ -191,7 +201,8 @@ def simulate(cfg: SimConfig, keep_tree: bool = False) -> SimResult:
     """One simulated search with trex's core and loop."""
     clock = SimClock()
     s = cfg.settings
-    search_cfg = replace(SearchConfig(), policy=cfg.policy, max_nodes=cfg.nodes, max_minutes=1e9,
+    search_cfg = replace(SearchConfig(), policy=cfg.policy, max_nodes=cfg.nodes, max_minutes=cfg.minutes or 1e9,
+                         fidelity=cfg.fidelity, eta=cfg.eta, min_fidelity=cfg.min_fidelity,
                          children_per_expansion=cfg.k, max_children=s.max_children, exploration=s.exploration,
                          backup=s.backup.value, virtual_loss=s.virtual_loss,
                          max_failed_expansions=cfg.max_failed_expansions, seed=cfg.seed)
@@ -210,4 +221,4 @@ def simulate(cfg: SimConfig, keep_tree: bool = False) -> SimResult:
     root = out.tree.root
     return SimResult(best, pool.intervals, cfg.slots, root.finished_at or 0.0, pool.last_submit, out.stop_reason,
                      max(n.depth for n in out.tree), out.tree.count(NodeStatus.FAILED),
-                     out.tree if keep_tree else None)
+                     out.tree if keep_tree else None, pool.true.get((out.tree.best() or root).id))

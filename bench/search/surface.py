@@ -21,7 +21,13 @@ from b_k towards c_k by progress p_k = 1 - exp(-E_k), where the "effective learn
 - warm start (init_from=parent): 80% of the parent's E carries over (35% across a change
   of answer format), with 80% of its overfitting and half its forgetting: good branches
   compound, and a chain of warm starts can train longer than one node's time limit allows;
-- noise: Gaussian, sd 0.015, on the final score (clipped to [0, 1]).
+- noise: Gaussian, sd 0.015, on the final score (clipped to [0, 1]); sd 0.015 / sqrt(f) when
+  scored on a share f of the dev split.
+
+Partial training (search.fidelity=asha): a job that has trained a share s of its spec's
+examples x epochs scores as if it had trained s x epochs epochs (effective learning grows as
+(s x epochs)**0.6, overfitting as (s x epochs - 1)**1.3); a promotion continuing from its own
+adapter ends where the whole run would (the surface has no path dependence within a node).
 
 Failures: lr=2e-3 with epochs >= 4, or lr=1e-3 with epochs >= 8, diverges (fails at ~40% of
 its duration); a run longer than the 3,600 s limit times out (fails at 3,600 s); 1% of runs
@@ -93,14 +99,15 @@ def lr_fit(lr: float, epochs: int, lora_r: int) -> tuple[float, float]:
     return g, forget
 
 
-def duration(spec: ExperimentSpec, train: bool) -> float:
-    """Noiseless seconds of one node: evaluation overhead plus training time."""
+def duration(spec: ExperimentSpec, train: bool, share: float = 1.0, dev_fraction: float = 1.0) -> float:
+    """Noiseless seconds of one job: evaluation (of `dev_fraction` of dev) plus training (`share`
+    of the spec's examples x epochs)."""
     reasoning = spec.data.answer_format is AnswerFormat.REASONING
-    eval_s = 150.0 if reasoning else 60.0
+    eval_s = (150.0 if reasoning else 60.0) * dev_fraction
     if not train:
         return eval_s
     per_sample = (0.12 if reasoning else 0.04) * (1 + spec.train.lora_r / 512)
-    return eval_s + spec.data.max_samples * spec.train.epochs * per_sample
+    return eval_s + spec.data.max_samples * spec.train.epochs * per_sample * share
 
 
 def mix_score(fmt: AnswerFormat, effect: tuple[float, ...], overfit: float, damage: float) -> float:
@@ -117,8 +124,9 @@ def base_score() -> float:
     return sum(WEIGHTS[k] * BASE[k] for k in KINDS)
 
 
-def train_adapter(spec: ExperimentSpec, parent: Adapter | None) -> Adapter:
-    """The noiseless adapter a spec produces (warm-started from `parent` when asked)."""
+def train_adapter(spec: ExperimentSpec, parent: Adapter | None, fidelity: float = 1.0) -> Adapter:
+    """The noiseless adapter a spec produces (warm-started from `parent` when asked), after
+    `fidelity` of its training."""
     d, t = spec.data, spec.train
     used = list(d.kinds) or list(KINDS)
     per_kind = d.max_samples / len(used)
@@ -126,9 +134,10 @@ def train_adapter(spec: ExperimentSpec, parent: Adapter | None) -> Adapter:
     data = [seen[0] if k in used else 0.10 * seen[0] for k in KINDS]
     g, forget = lr_fit(t.learning_rate, t.epochs, t.lora_r)
     cap = min(1.15, max(0.85, 1 + 0.04 * math.log2(t.lora_r / 16)))
-    ep = t.epochs ** 0.6
+    epochs = t.epochs * fidelity
+    ep = epochs ** 0.6
     effect = [0.55 * data[i] * ep * g * cap / DIFFICULTY[k] for i, k in enumerate(KINDS)]
-    overfit = 0.012 * (t.epochs - 1) ** 1.3 * (1 + 2 * 512 / (d.max_samples + 512)) * (t.lora_r / 16) ** 0.1
+    overfit = 0.012 * max(0.0, epochs - 1) ** 1.3 * (1 + 2 * 512 / (d.max_samples + 512)) * (t.lora_r / 16) ** 0.1
     damage = min(0.9, forget * ep)
     if parent is not None and t.init_from is InitFrom.PARENT:
         keep = INHERIT_SAME_FORMAT if parent.fmt is d.answer_format else INHERIT_OTHER_FORMAT
@@ -143,10 +152,12 @@ def diverges(spec: ExperimentSpec) -> bool:
     return (lr >= 2e-3 - 1e-12 and epochs >= 4) or (lr >= 1e-3 - 1e-12 and epochs >= 8)
 
 
-def score(spec: ExperimentSpec, parent: Adapter | None, rng: random.Random, train: bool = True) -> Outcome:
-    """Run one simulated experiment. `train=False` evaluates the base model (the root)."""
-    seconds = duration(spec, train) * math.exp(rng.gauss(0.0, 0.15))
-    noise = rng.gauss(0.0, NOISE_SD)
+def score(spec: ExperimentSpec, parent: Adapter | None, rng: random.Random, train: bool = True,
+          segment: tuple[float, float] = (0.0, 1.0), dev_fraction: float = 1.0) -> Outcome:
+    """Run one simulated job. `train=False` evaluates the base model (the root); `segment`: the
+    share of the spec's training this job runs (asha), scored on `dev_fraction` of dev."""
+    seconds = duration(spec, train, segment[1] - segment[0], dev_fraction) * math.exp(rng.gauss(0.0, 0.15))
+    noise = rng.gauss(0.0, NOISE_SD / dev_fraction ** 0.5)
     infra = rng.random() < INFRA_FAILURE_P
     if not train:
         true = base_score()
@@ -157,6 +168,6 @@ def score(spec: ExperimentSpec, parent: Adapter | None, rng: random.Random, trai
         return Outcome(None, TIME_LIMIT_S, None, error=f"timed out after {TIME_LIMIT_S:.0f} s")
     if diverges(spec):
         return Outcome(None, seconds * 0.4, None, error="loss diverged (NaN) at step 40%")
-    adapter = train_adapter(spec, parent)
+    adapter = train_adapter(spec, parent, segment[1])
     true = mix_score(adapter.fmt, adapter.effect, adapter.overfit, adapter.damage)
     return Outcome(min(1.0, max(0.0, true + noise)), seconds, adapter, true)

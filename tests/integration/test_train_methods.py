@@ -47,6 +47,27 @@ def test_warm_start_continues_the_parent_adapter(executor: Executor, tmp_path: P
     assert orphan.status is NodeStatus.FAILED and "init_from=parent" in orphan.error
 
 
+def test_asha_rungs_train_shares_of_one_stream_and_a_promotion_continues_its_own_adapter(
+        executor: Executor, tmp_path: Path) -> None:
+    """search.fidelity=asha through the real executor: rung 0 trains a third of 16 examples x 3
+    epochs and scores half of dev; rung 1 trains the other two thirds from rung 0's adapter."""
+    three = spec(TrainMethod.SFT, epochs=3)
+    low = executor.run(Job(node_id="n0001", spec=three, node_dir=str(tmp_path / "n"), seed=0,
+                           segment=(0.0, 1 / 3), dev_fraction=0.5))
+    assert low.status is NodeStatus.SUCCEEDED, low.error
+    assert low.metrics["train_steps"] == 4 and low.cost.eval_samples == 4 and low.proxy
+    assert low.fidelity == pytest.approx(1 / 3) and low.dev_fraction == 0.5
+    up = executor.run(Job(node_id="n0001", spec=three, node_dir=str(tmp_path / "n" / "rung1"), seed=0, rung=1,
+                          segment=(1 / 3, 1.0), parent_adapter=low.adapter_path))
+    assert up.status is NodeStatus.SUCCEEDED, up.error
+    assert up.metrics["train_steps"] == 8 and up.cost.eval_samples == 8 and not up.proxy
+    assert "continuing its own adapter" in (tmp_path / "n" / "rung1" / "log.txt").read_text()
+    assert up.adapter_path == str(tmp_path / "n" / "rung1" / "adapter")
+    lost = executor.run(Job(node_id="n0001", spec=three, node_dir=str(tmp_path / "x"), seed=0, rung=1,
+                            segment=(1 / 3, 1.0)))
+    assert lost.status is NodeStatus.FAILED and "init_from=parent" in lost.error   # it does read its adapter
+
+
 def test_preference_pairs_change_only_the_answer() -> None:
     rng = random.Random(0)
     assert wrong_completion("3 * 4 = 12. The answer is 12.", "12", rng, "x") != "3 * 4 = 12. The answer is 12."
