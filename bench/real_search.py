@@ -25,6 +25,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 TASK = {"train_size": 4000, "dev_size": 100, "test_size": 200}
+METHOD_ARGS = {"trex": [], "tpe": ["researcher.numeric=sampler"],      # overrides of trex's defaults per method
+               "trex-full": ["search.fidelity=full"], "trex-asha": ["search.fidelity=asha"]}
 
 
 def cpu_name() -> str:
@@ -38,8 +40,7 @@ def run_trex(method: str, seed: int, minutes: float, runs: Path) -> dict:
     name = f"{method}-seed{seed}-{time.strftime('%H%M%S')}"
     args = [sys.executable, "-m", "trex.launch", "+task=math", f"run_dir={runs}", f"name={name}",
             f"search.seed={seed}", f"search.max_minutes={minutes}", "tracker=none"]
-    if method == "tpe":
-        args.append("researcher.numeric=sampler")
+    args += METHOD_ARGS[method]
     t0 = time.monotonic()
     proc = subprocess.run(args, cwd=ROOT, env={**os.environ, "HF_HUB_OFFLINE": "1"},
                           stdout=open(runs / f"{name}.log", "w"), stderr=subprocess.STDOUT)
@@ -56,6 +57,9 @@ def row_of(method: str, seed: int, run_dir: Path, exit_code: int, wall: float) -
             "base_dev": nodes[0].get("score"), "test": final["best_test"], "base_test": final["base_test"],
             "nodes": len(nodes), "failed": sum(n["status"] == "FAILED" for n in nodes),
             "origins": [n.get("origin", "") for n in nodes], "best_node": best["id"],
+            "best_proxy": bool(best.get("result") and (best["result"].get("fidelity", 1.0) < 1
+                                                     or best["result"].get("dev_fraction", 1.0) < 1)),
+            "promotions": sum(max(0, len(n.get("rung_scores", [])) - 1) for n in nodes),
             "llm_s": tree.get("llm_usage", {}).get("seconds", 0.0), "llm_calls": tree.get("llm_usage", {}).get("calls", 0),
             "idle_slot_s": idle_slot_seconds(nodes, slots=2), "stop": final["stop_reason"], "run_dir": str(run_dir)}
 
