@@ -14,11 +14,13 @@ from trex.tree.store import Tree
 log = logging.getLogger("trex.progress")
 
 
-def status_line(tree: Tree, elapsed_s: float, max_nodes: int) -> str:
+def status_line(tree: Tree, elapsed_s: float, max_nodes: int, promoting: int = 0) -> str:
     best = tree.best()
-    best_text = f"{best.score:.3f} ({best.id})" if best and best.score is not None else "-"
+    best_text = (f"{best.score:.3f}{'*' if best.proxy else ''} ({best.id})"
+                 if best and best.score is not None else "-")
     return (f"nodes {tree.count(NodeStatus.SUCCEEDED) + tree.count(NodeStatus.FAILED)}/{max_nodes} done · "
-            f"{tree.count(NodeStatus.RUNNING)} running · {tree.count(NodeStatus.PENDING)} queued · "
+            f"{tree.count(NodeStatus.RUNNING)} running · {f'{promoting} promoting · ' if promoting else ''}"
+            f"{tree.count(NodeStatus.PENDING)} queued · "
             f"{tree.count(NodeStatus.FAILED)} failed · best dev {best_text} · "
             f"{int(elapsed_s // 60)}m{int(elapsed_s % 60):02d}s")
 
@@ -38,8 +40,8 @@ class Progress:
             self._live.start()
         return self
 
-    def update(self, tree: Tree) -> None:
-        line = status_line(tree, time.monotonic() - self.started, self.max_nodes)
+    def update(self, tree: Tree, promoting: int = 0) -> None:
+        line = status_line(tree, time.monotonic() - self.started, self.max_nodes, promoting)
         if self._live:
             self._live.update(line)
         elif line.split(" · ")[:-1] != self._last.split(" · ")[:-1]:

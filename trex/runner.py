@@ -193,7 +193,7 @@ def run_search(cfg: RunConfig) -> Outcome:
         with Progress(cfg.search.max_nodes, search.tree.spent_s) as progress:
             loop = Loop(search, pool, timeouts=Timeouts(cfg.executor.node_timeout_s, cfg.executor.eval_timeout_s),
                         wait_for_resources_s=cfg.cluster.wait_for_resources_s,
-                        on_change=lambda: progress.update(search.tree))
+                        on_change=lambda: progress.update(search.tree, len(search.promoting)))
             outcome = loop.run()
     log.info("done (%s): best dev %s; summary at %s", outcome.stop_reason,
              f"{outcome.tree.best().score:.3f}" if outcome.tree.best() else "-", run_dir / "summary.md")

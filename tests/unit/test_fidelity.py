@@ -122,3 +122,15 @@ def test_a_failed_promotion_keeps_the_lower_rung() -> None:
     out = run(make(max_nodes=5, fidelity="asha"), FailingPromotions())
     trained = [n for n in out.tree if n.parent_id]
     assert all(n.status is NodeStatus.SUCCEEDED and n.proxy and len(n.rung_scores) == 1 for n in trained)
+
+
+def test_the_status_line_counts_promotions_and_marks_a_proxy_best() -> None:
+    from trex.progress import status_line
+
+    tree = Tree("t")
+    tree.add(baseline_spec(), None, 0.0)
+    tree.record("n0000", RunResult(status=NodeStatus.SUCCEEDED, score=0.1), 0.1, 0.0)
+    [proxy] = finished(tree, [0.4])
+    line = status_line(tree, 75.0, 12, promoting=1)
+    assert "0 running · 1 promoting · 0 queued" in line and f"best dev 0.400* ({proxy})" in line
+    assert "promoting" not in status_line(tree, 75.0, 12)
