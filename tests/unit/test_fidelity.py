@@ -2,6 +2,8 @@
 rung cuts, and the core promoting nodes by continuing their own adapters. No Ray, milliseconds."""
 from __future__ import annotations
 
+from collections import Counter
+
 import pytest
 
 from tests.unit.test_search_core import FakePool, dev_score, make, run
@@ -33,7 +35,10 @@ def test_the_rungs_of_one_node_cut_one_stream_without_overlap() -> None:
     stream = [i for part in parts for i in part]
     assert stream == segment_rows(10, 3, (0.0, 1.0), seed=7) and len(stream) == 30
     assert sorted(stream[:10]) == list(range(10)) and stream[:10] != stream[10:20]   # each epoch reshuffled
-    assert dev_subset(100, 0.5) == list(range(0, 100, 2)) and dev_subset(7, 1.0) == list(range(7))
+    kinds = ["add", "subtract", "multiply", "two_step"] * 25        # the math dev split's order
+    half = dev_subset(kinds, 0.5)
+    assert Counter(kinds[i] for i in half) == {k: 13 for k in set(kinds)}    # ceil(25 / 2) of each kind
+    assert half == dev_subset(kinds, 0.5) and dev_subset(["", ""] * 3, 1.0) == list(range(6))
 
 
 def finished(tree: Tree, scores: list[float], now: float = 1.0) -> list[str]:

@@ -198,7 +198,7 @@ class Executor:
         inject(node_dir, "eval")
         examples = self.task.load(job.split)
         if job.dev_fraction < 1.0:     # a proxy rung: a fixed spread of the dev split
-            examples = [examples[i] for i in dev_subset(len(examples), job.dev_fraction)]
+            examples = [examples[i] for i in dev_subset([e.kind for e in examples], job.dev_fraction)]
         chats = [self.task.messages(e.question) for e in examples]
         completions = self._engine_for(model, tokenizer, adapter_path).generate(chats, c.max_new_tokens)
         rows, by_kind = [], defaultdict(list)

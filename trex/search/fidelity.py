@@ -10,6 +10,8 @@ node's reward is that of the highest rung it reached. Pure: no clock, no I/O.
 from __future__ import annotations
 
 import math
+import random
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from trex.config import SearchConfig
@@ -91,8 +93,6 @@ def segment_rows(n: int, epochs: int, segment: tuple[float, float], seed: int) -
     """Row indices of the share `segment` of a spec's training stream: `epochs` passes over `n`
     examples, each pass in its own seeded order. Every rung of a node cuts the same stream, so a
     promotion continues exactly where the rung below stopped."""
-    import random
-
     stream: list[int] = []
     for epoch in range(epochs):
         order = list(range(n))
@@ -102,9 +102,16 @@ def segment_rows(n: int, epochs: int, segment: tuple[float, float], seed: int) -
     return stream[start:end]
 
 
-def dev_subset(n: int, fraction: float) -> list[int]:
-    """Indices of the dev examples a proxy is scored on: a fixed spread over the split."""
+def dev_subset(kinds: Sequence[str], fraction: float) -> list[int]:
+    """Indices of the dev examples a proxy is scored on: `fraction` of each kind of problem (a
+    fixed seeded draw per kind), so the subset keeps the split's mix whatever its order."""
     if fraction >= 1.0:
-        return list(range(n))
-    k = max(1, math.ceil(n * fraction))
-    return sorted({int(i * n / k) for i in range(k)})
+        return list(range(len(kinds)))
+    groups: dict[str, list[int]] = {}
+    for i, kind in enumerate(kinds):
+        groups.setdefault(kind, []).append(i)
+    out: list[int] = []
+    for kind, rows in groups.items():
+        random.Random(f"dev-subset:{kind}").shuffle(rows)
+        out += rows[:max(1, math.ceil(len(rows) * fraction))]
+    return sorted(out)

@@ -43,7 +43,7 @@ class NumericSampler:
 
     def ready(self, tree: Tree) -> bool:
         """Enough finished experiments for the model to beat its prior."""
-        return len(self.observations(tree)) >= self.startup
+        return sum(1 for n in tree if n.parent_id is not None and n.done) >= self.startup
 
     def _study(self, tree: Tree, structure: str | None, fixed: Params, seed: int) -> optuna.Study:
         dists = self.space.all()
