@@ -47,6 +47,9 @@ def verdicts(result: dict[str, Any]) -> list[dict[str, Any]]:
     uh = util[f"hybrid async propose_s=0 nodes={n}"]["utilization"]["mean"]
     add(f"{ref} slot utilization >= {UTIL_TARGET:.0%} (whole {n}-node run, 4 slots, busy slot-s / (slots x makespan))",
         uh >= UTIL_TARGET, f"{uh:.1%}")
+    ux = util[f"hybrid asha async propose_s=0 nodes={n}"]["utilization"]["mean"]
+    add(f"{ref} with search.fidelity=asha: slot utilization >= {UTIL_TARGET:.0%} (same run shape)",
+        ux >= UTIL_TARGET, f"{ux:.1%}")
     ua, us = util[f"llm async propose_s=0 nodes={n}"], util[f"llm sync propose_s=0 nodes={n}"]
     a, s_ = ua["utilization"]["mean"], us["utilization"]["mean"]
     add(f"sync rounds well below async (>= {SYNC_GAP:.0%} points lower)", a - s_ >= SYNC_GAP,

@@ -123,19 +123,23 @@ def summarize_policies(curves: dict[str, dict], nodes: int) -> dict:
 def run_utilization(seeds: int, nodes: int, slots: int = 4, long_nodes: int = 200) -> dict:
     """On `slots` slots: the hybrid default (async), then the loop itself with the random-edit proposer
     (cheap): async vs sync rounds, with and without Researcher latency, and a longer run."""
+    asha = {"fidelity": "asha"}
     grid = [(Numeric.HYBRID, Mode.ASYNC, 0.0, nodes), (Numeric.HYBRID, Mode.ASYNC, 30.0, nodes),
+            (Numeric.HYBRID, Mode.ASYNC, 0.0, nodes, asha),
             (Numeric.LLM, Mode.ASYNC, 0.0, nodes), (Numeric.LLM, Mode.SYNC, 0.0, nodes),
             (Numeric.LLM, Mode.ASYNC, 30.0, nodes), (Numeric.LLM, Mode.SYNC, 30.0, nodes),
             (Numeric.LLM, Mode.ASYNC, 0.0, long_nodes), (Numeric.LLM, Mode.SYNC, 0.0, long_nodes)]
     out: dict[str, dict] = {}
-    for numeric, mode, propose_s, n in grid:
+    for numeric, mode, propose_s, n, *over in grid:
+        extra = over[0] if over else {}
         runs = [simulate(SimConfig(policy="uct", nodes=n, slots=slots, mode=mode, propose_s=propose_s, settings=DEFAULT,
-                                   seed=seed, numeric=numeric)) for seed in range(SEED0, SEED0 + seeds)]
+                                   seed=seed, numeric=numeric, **extra)) for seed in range(SEED0, SEED0 + seeds)]
         durations = [e - s for r in runs for s, e in r.intervals]
         deciles = statistics.quantiles(durations, n=10)
         idle = [r.idle_shares() for r in runs]
-        out[util_key(numeric.value, mode.value, propose_s, n)] = {
-            "numeric": numeric.value, "mode": mode.value, "propose_s": propose_s, "slots": slots, "nodes": n,
+        label = numeric.value + (" asha" if extra else "")
+        out[util_key(label, mode.value, propose_s, n)] = {
+            "numeric": label, "mode": mode.value, "propose_s": propose_s, "slots": slots, "nodes": n,
             "utilization": mean_sd([r.utilization() for r in runs]),
             "mid_utilization": mean_sd([r.mid_utilization() for r in runs]),
             "idle_share": {k: statistics.fmean(i[k] for i in idle) for k in idle[0]},
@@ -144,8 +148,8 @@ def run_utilization(seeds: int, nodes: int, slots: int = 4, long_nodes: int = 20
             "duration_s": {"mean": statistics.fmean(durations),
                            "cv": statistics.stdev(durations) / statistics.fmean(durations),
                            "p10": deciles[0], "p90": deciles[-1]}}
-        print(f"  {numeric.value:7s} {mode.value:5s} propose_s={propose_s:<4g} nodes={n:<4d} utilization "
-              f"{out[util_key(numeric.value, mode.value, propose_s, n)]['utilization']['mean']:.3f}", flush=True)
+        print(f"  {label:12s} {mode.value:5s} propose_s={propose_s:<4g} nodes={n:<4d} utilization "
+              f"{out[util_key(label, mode.value, propose_s, n)]['utilization']['mean']:.3f}", flush=True)
     return out
 
 
