@@ -107,10 +107,13 @@ def render(rows: list[dict], meta: str) -> str:
            "| method | code | seed | best dev | test (best node) | wall (min) | nodes (failed) | LLM s (calls) "
            "| idle slot-s | stopped because |", "|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
-        out.append(f"| {r['method']} | {r.get('commit', '-')} | {r['seed']} | {r['best_dev']:.3f} | {fmt(r.get('test'))} | "
+        out.append(f"| {r['method']} | {r.get('commit', '-')} | {r['seed']} | {r['best_dev']:.3f}{'*' * bool(r.get('best_proxy'))} | "
+                   f"{fmt(r.get('test'))} | "
                    f"{r['wall_s'] / 60:.1f} | {r['nodes']} ({r.get('failed', 0)}) | {r['llm_s'] or 0:.0f} "
                    f"({r.get('llm_calls', 0)}) | {r['idle_slot_s']:.0f} | {r.get('stop', 'one fixed run')} |")
     notes = [f"- {r['method']} at {r.get('commit', '-')}: {r['note']}" for r in rows if r.get("note")]
+    if any(r.get("best_proxy") for r in rows):
+        notes.append("- best dev marked *: the best node is a proxy (search.fidelity=asha), scored on part of dev")
     out += ["", *notes] if notes else []
     out += ["", "| method | runs | mean best dev | mean test |", "|---|---|---|---|"]
     for method in dict.fromkeys(r["method"] for r in rows):
