@@ -285,6 +285,26 @@ def test_when_no_experiment_fits_in_the_time_left_the_search_says_so() -> None:
     assert out.failure == "" and search.empty_proposals == 0
 
 
+def test_a_queued_node_that_no_longer_fits_in_the_time_left_is_not_started() -> None:
+    """Sized when planned, a node may wait for a slot until it no longer fits: it stays PENDING
+    (never run in this session) instead of holding a slot past max_minutes."""
+    clock = Clock()
+    search = make(clock=clock, max_minutes=10.0, max_nodes=20)
+    search.start()
+    root = search.ask()
+    search.tell(root, RunResult(status=NodeStatus.SUCCEEDED, score=0.3))
+    child = search.ask()
+    search.tell(child, RunResult(status=NodeStatus.SUCCEEDED, score=0.5, cost=Cost(
+        total_s=60, train_s=50, eval_s=10, train_samples=child.spec.data.max_samples)))   # 10 s + 50 s per spec
+    big = child.spec.model_copy(update={"objective": "four times the work", "train": child.spec.train.model_copy(
+        update={"epochs": 4 * child.spec.train.epochs})})
+    late = search._add(big, root.node_id).id                      # predicted 210 s
+    clock.t = 10 * 60 - 100                                         # 100 s left
+    job = search.ask()
+    assert job is None or job.node_id != late
+    assert search.tree[late].status is NodeStatus.PENDING and late not in search.queue
+
+
 def test_before_any_node_time_is_known_no_child_trains_longer_than_the_template() -> None:
     class Greedy(ScriptedProposer):       # asks for 3 epochs of 512 examples: 6x the template's work
         def propose(self, tree: Tree, node_id: str, seed: int, hint: str = "") -> Proposal:

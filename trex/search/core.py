@@ -207,6 +207,7 @@ class Search:
                 return f"the agent LLM server cannot be kept up: {self.llm.failure}"
             if reason := self._budget(count_nodes=False):
                 return reason
+            self._hold_late()
             if self.queue:
                 return ""
             if reason := self._budget(count_nodes=True):
@@ -220,6 +221,21 @@ class Search:
             if self.too_late is not None:
                 return (f"max_minutes={self.config.max_minutes:g} nearly reached: no experiment fits in the "
                         f"{self.too_late:.0f} s left")
+
+    def _hold_late(self) -> None:
+        """Queued nodes predicted to run past max_minutes are not started (a node sized when it
+        was planned may wait for a slot until it no longer fits); they stay PENDING, never run
+        in this session, and a resume with more time runs them."""
+        cost = learned_cost(self.tree)
+        if cost is None or not self.queue:
+            return
+        left = self.config.max_minutes * 60 - self.elapsed_s()
+        for node_id in list(self.queue):
+            node = self.tree[node_id]
+            if node.parent_id is not None and cost.predict(node.spec, self.planner.work_share) > left:
+                self.queue.remove(node_id)
+                log.info("%s not started: predicted %.0f s, %.0f s left before max_minutes=%g", node_id,
+                         cost.predict(node.spec, self.planner.work_share), left, self.config.max_minutes)
 
     def _budget(self, count_nodes: bool) -> str:
         c = self.config
