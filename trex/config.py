@@ -277,11 +277,12 @@ def validate(cfg: RunConfig, available_tasks: list[str]) -> RunConfig:
         if _get(cfg, key) is not None and _get(cfg, key) <= 0:
             raise ConfigError(f"{key}={_get(cfg, key)!r} must be > 0, or null for no limit")
     check_researcher(cfg.researcher)
-    if cfg.search.eta < 2:
-        raise ConfigError(f"search.eta={cfg.search.eta!r} must be an integer >= 2")
-    for key in ("search.min_fidelity", "search.proxy_dev_fraction"):
-        if not 0.0 < _get(cfg, key) <= 1.0 or (key == "search.min_fidelity" and _get(cfg, key) == 1.0):
-            raise ConfigError(f"{key}={_get(cfg, key)!r} must lie in (0, 1{')' if key == 'search.min_fidelity' else ']'}")
+    from trex.search.fidelity import Rungs     # its own checks name the bad asha setting
+
+    try:
+        Rungs(cfg.search.eta, cfg.search.min_fidelity, cfg.search.proxy_dev_fraction)
+    except ValueError as err:
+        raise ConfigError(str(err)) from None
     if not 0.0 <= cfg.llm.temperature <= 2.0:
         raise ConfigError(f"llm.temperature={cfg.llm.temperature!r} must lie in [0, 2]")
     if cfg.llm.backend == "openai":

@@ -13,6 +13,7 @@ import math
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
 from trex.config import SearchConfig
 from trex.tree.records import NodeStatus
@@ -42,7 +43,7 @@ class Rungs:
         if not 0 < self.proxy_dev_fraction <= 1:
             raise ValueError(f"search.proxy_dev_fraction={self.proxy_dev_fraction} must lie in (0, 1]")
 
-    @property
+    @cached_property
     def fractions(self) -> tuple[float, ...]:
         """Share of the spec's training reached at each rung: min_fidelity * eta**r, the last 1."""
         out, f = [], self.min_fidelity
