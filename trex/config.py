@@ -148,6 +148,7 @@ class ExecutorConfig:
     workers: int = 1                   # ray_train: data-parallel workers per fine-tune
     cpus_per_worker: int = 1
     gpus_per_worker: int = 0
+    scratch_dir: str | None = None     # where an executor works when `storage` is a URI (default: <tmp>/trex-scratch)
 
 
 @dataclass(frozen=True)
@@ -179,7 +180,8 @@ class RunConfig:
     cluster: ClusterConfig = ClusterConfig()
     run_dir: str = "runs"
     name: str | None = None            # run folder name; default <timestamp>-<task>
-    resume: str | None = None          # a run folder to continue
+    resume: str | None = None          # a run folder to continue (a local path, or the run's storage URI)
+    storage: str | None = None         # node artifacts and run records: a URI (s3://, gs://, file://, ...); None: run_dir
 
 
 CHOICES = {
@@ -302,7 +304,20 @@ def validate(cfg: RunConfig, available_tasks: list[str]) -> RunConfig:
     if cfg.llm.gguf is not None and not os.path.isfile(cfg.llm.gguf):
         raise ConfigError(f"llm.gguf={cfg.llm.gguf!r} is not a file; give a GGUF path or null for the built-in model")
     check_task(cfg.task)
+    check_storage(cfg.storage)
     return cfg
+
+
+def check_storage(location: str | None) -> None:
+    """A storage URI must name a filesystem pyarrow can open (checked before anything is written)."""
+    if location is None or "://" not in location:
+        return
+    from trex import storage
+
+    try:
+        storage.resolve(location)
+    except ValueError as err:
+        raise ConfigError(f"storage={location!r}: {err}") from None
 
 
 def check_researcher(r: ResearcherConfig) -> None:
@@ -328,16 +343,28 @@ def from_dict(data: dict[str, Any], available_tasks: list[str], overridden: list
     With `resume=<run folder>`, the folder's saved config is the base (see resume_config)."""
     data = {k: (task_data(v) if k == "task" else v) for k, v in data.items() if k != "hydra"}
     if data.get("resume"):
-        saved = os.path.join(str(data["resume"]), "config.json")
-        if not os.path.isfile(saved):
-            raise ConfigError(f"resume={data['resume']!r} is not a trex run folder (no config.json in it)")
         import json
 
-        with open(saved) as fh:
-            return resume_config(json.load(fh), data, overridden or [], available_tasks)
+        return resume_config(json.loads(saved_config(str(data["resume"]))), data, overridden or [], available_tasks)
     if not isinstance(data.get("task"), dict):
         raise ConfigError(f"no task selected; add +task=<name> with one of: {', '.join(available_tasks)}")
     return validate(build(RunConfig, data), available_tasks)
+
+
+def saved_config(run: str) -> str:
+    """config.json of a run folder (a local path or the run's storage URI); ConfigError if absent."""
+    if "://" in run:
+        from trex import storage
+
+        try:
+            return storage.read_bytes(storage.join(run, "config.json")).decode()
+        except (OSError, ValueError) as err:
+            raise ConfigError(f"resume={run!r} is not a trex run in storage (no config.json readable: {err})") from None
+    saved = os.path.join(run, "config.json")
+    if not os.path.isfile(saved):
+        raise ConfigError(f"resume={run!r} is not a trex run folder (no config.json in it)")
+    with open(saved) as fh:
+        return fh.read()
 
 
 # What a resumed run may change: budgets, parallelism, where things run and log.

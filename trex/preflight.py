@@ -95,8 +95,9 @@ def unwritable(path: Path) -> str | None:
 
 
 def check_output(cfg: RunConfig) -> None:
-    """The run folder's parent (run_dir), or the resumed folder, must be writable."""
-    key, value = ("resume", cfg.resume) if cfg.resume else ("run_dir", cfg.run_dir)
+    """The run folder's parent (run_dir), or the resumed folder, must be writable (a run resumed
+    from storage is copied into run_dir)."""
+    key, value = ("resume", cfg.resume) if cfg.resume and "://" not in cfg.resume else ("run_dir", cfg.run_dir)
     if problem := unwritable(Path(str(value)).resolve()):
         raise ConfigError(f"{key}={value!r}: {problem}; choose a folder you can write ({key}=<folder>)")
 

@@ -12,6 +12,7 @@ from pathlib import Path
 import ray
 
 import ftbench
+from trex import storage
 from trex.prompts import TaskCard
 from trex.agent.researcher import Researcher
 from trex.agent.sources import rules_for_task
@@ -47,10 +48,16 @@ def make_run_dir(cfg: RunConfig) -> Path:
 
 
 def open_run(cfg: RunConfig) -> tuple[Path, Tree | None]:
-    """A new run folder, or the resumed one with its tree (None when starting fresh)."""
+    """A new run folder, or the resumed one with its tree (None when starting fresh). A run resumed
+    from its storage URI gets its records copied into run_dir/<run name> first."""
     if not cfg.resume:
         return make_run_dir(cfg), None
-    run_dir = Path(cfg.resume).resolve()
+    if storage.is_uri(cfg.resume):
+        run_dir = Path(cfg.run_dir).resolve() / cfg.resume.partition("?")[0].rstrip("/").rsplit("/", 1)[-1]
+        count = storage.download_records(cfg.resume, run_dir)
+        log.info("resume: %d record file(s) copied from %s to %s", count, cfg.resume, run_dir)
+    else:
+        run_dir = Path(cfg.resume).resolve()
     if not (run_dir / "tree.json").is_file():
         raise ConfigError(f"resume={cfg.resume!r}: no tree.json in that folder, nothing to resume")
     tree = Tree.load(run_dir / "tree.json")
@@ -58,6 +65,15 @@ def open_run(cfg: RunConfig) -> tuple[Path, Tree | None]:
     log.info("resuming %s (session %d): %d node(s), %.1f min spent", run_dir, tree.sessions, len(tree),
              tree.spent_s / 60)
     return run_dir, tree
+
+
+def run_location(cfg: RunConfig, run_dir: Path) -> str | None:
+    """The run's folder in `storage` (None: everything stays in run_dir, a local or shared disk)."""
+    if cfg.resume and storage.is_uri(cfg.resume):
+        return cfg.resume
+    if cfg.storage is None:
+        return None
+    return storage.join(cfg.storage if storage.is_uri(cfg.storage) else str(Path(cfg.storage).resolve()), run_dir.name)
 
 
 def start_ray(cfg: RunConfig) -> None:
@@ -187,9 +203,11 @@ def run_search(cfg: RunConfig) -> Outcome:
         sampler = NumericSampler(Space(max_samples=cfg.executor.max_train_samples), startup=cfg.researcher.sampler_startup)
         planner = Planner(numeric, researcher, sampler, cfg.search.children_per_expansion,
                           max_samples=cfg.executor.max_train_samples, sampler_children=cfg.researcher.sampler_children)
+        artifacts = run_location(cfg, run_dir)
         search = Search(cfg.search, planner, run_dir=run_dir, metric=task.metric, tracker=make_tracker(cfg, run_dir),
                         reference_score=cfg.task.reference_score, max_train_samples=cfg.executor.max_train_samples,
-                        tree=tree, requeue_lost=cfg.cluster.on_executor_lost == "requeue", llm=llm_server)
+                        tree=tree, requeue_lost=cfg.cluster.on_executor_lost == "requeue", llm=llm_server,
+                        artifacts=artifacts, on_save=storage.Mirror(run_dir, artifacts) if artifacts else None)
         with Progress(cfg.search.max_nodes, search.tree.spent_s) as progress:
             loop = Loop(search, pool, timeouts=Timeouts(cfg.executor.node_timeout_s, cfg.executor.eval_timeout_s),
                         wait_for_resources_s=cfg.cluster.wait_for_resources_s,

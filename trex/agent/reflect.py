@@ -11,6 +11,7 @@ from typing import Any
 
 from pydantic import Field, ValidationError
 
+from trex import storage
 from trex.agent.notes import Insight, InsightBook, ResearchBrief
 from trex.tree.diagnosis import diagnose
 from trex.llm.schema_lint import reply_schema
@@ -89,10 +90,21 @@ def save_book(path: Path, book: InsightBook) -> None:
 
 
 def _rows(path: str | None) -> list[dict[str, Any]] | None:
-    if not path or not Path(path).is_file():
+    """A node's prediction rows, from its local folder or its storage URI (None if missing)."""
+    if not path:
+        return None
+    if storage.is_uri(path):
+        try:
+            text = storage.read_bytes(path).decode()
+        except (OSError, FileNotFoundError) as err:
+            log.warning("predictions at %s cannot be read: %s", path, err)
+            return None
+    elif Path(path).is_file():
+        text = Path(path).read_text()
+    else:
         return None
     rows = []
-    for line in Path(path).read_text().splitlines():
+    for line in text.splitlines():
         try:
             rows.append(json.loads(line))
         except json.JSONDecodeError:

@@ -8,8 +8,11 @@ from __future__ import annotations
 import json
 import logging
 import resource
+import shutil
+import tempfile
 import time
 import traceback
+import uuid
 from collections import defaultdict
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
@@ -18,6 +21,7 @@ from typing import Iterator
 
 from ftbench import get_task
 from ftbench.base import Split
+from trex import storage
 from trex.config import ExecutorConfig
 from trex.data.llm_ops import DataLLM
 from trex.faults import inject
@@ -120,21 +124,65 @@ class Executor:
         self._engine = None   # a vllm/openai engine, built on first use and kept across jobs
 
     def run(self, job: Job) -> RunResult:
-        node_dir = Path(job.node_dir)
+        """Run one job. A node folder that is a storage URI is worked in local scratch, uploaded
+        when the job ends (failed or not) and the scratch removed; its result names URIs."""
+        remote = storage.is_uri(job.node_dir)
+        node_dir = self._scratch(job) if remote else Path(job.node_dir)
         node_dir.mkdir(parents=True, exist_ok=True)
         started = time.monotonic()
         phases: dict[str, float] = defaultdict(float)
         with node_log(node_dir / "log.txt"):
             log.info("node %s: starting on Ray node %s", job.node_id, ray_node_id() or "-")
             try:
-                result = self._run(job, node_dir, phases, started)
+                result = self._run(self._localized(job, node_dir) if remote else job, node_dir, phases, started)
             except Exception as err:   # noqa: BLE001 - an experiment's failure is a FAILED node
                 log.exception("node %s failed", job.node_id)
                 tail = "".join(traceback.format_exception(err))[-3000:]
                 result = RunResult(status=NodeStatus.FAILED, error=f"{failure_reason(err)}\n{tail}",
                                    cost=Cost(total_s=time.monotonic() - started, **phases))
                 release_device_memory()
+        if remote:
+            result = self._published(result, node_dir, job.node_dir)
         return result.model_copy(update={"ray_node": ray_node_id()})
+
+    # -- storage URIs: local scratch in, artifacts out ------------------------------------
+    def _scratch(self, job: Job) -> Path:
+        root = Path(self.settings.config.scratch_dir or Path(tempfile.gettempdir()) / "trex-scratch")
+        leaf = job.node_dir.partition("?")[0].rstrip("/").rsplit("/", 1)[-1]
+        return root / uuid.uuid4().hex[:12] / leaf
+
+    @staticmethod
+    def _localized(job: Job, node_dir: Path) -> Job:
+        """The job with the adapters it reads from storage downloaded into its scratch."""
+        fetched = {}
+        for name in ("parent_adapter", "adapter"):
+            uri = getattr(job, name)
+            if uri and storage.is_uri(uri):
+                fetched[name] = str(storage.download(uri, node_dir / f".{name}"))
+                log.info("node %s: %s fetched from %s", job.node_id, name.replace("_", " "), uri)
+        return replace(job, **fetched)
+
+    @staticmethod
+    def _published(result: RunResult, node_dir: Path, location: str) -> RunResult:
+        """Upload the job's artifacts (adapter, predictions, logs) to `location`, remove the scratch,
+        and point the result's paths at storage; an upload that fails fails the job."""
+        for name in (".parent_adapter", ".adapter"):
+            shutil.rmtree(node_dir / name, ignore_errors=True)
+        try:
+            storage.upload(node_dir, location)
+        except Exception as err:  # noqa: BLE001 - pyarrow raises OSError, ArrowException, ...
+            return result.model_copy(update={"status": NodeStatus.FAILED, "score": None,
+                                             "error": f"could not upload the node's artifacts to {location}: "
+                                                      f"{err}\n{result.error or ''}"[:3000]})
+        finally:
+            shutil.rmtree(node_dir.parent, ignore_errors=True)
+
+        def moved(path: str | None) -> str | None:
+            if not path or not path.startswith(str(node_dir)):
+                return path
+            return storage.join(location, Path(path).relative_to(node_dir).as_posix())
+        return result.model_copy(update={"adapter_path": moved(result.adapter_path),
+                                         "predictions_path": moved(result.predictions_path)})
 
     def _run(self, job: Job, node_dir: Path, phases: dict[str, float], started: float) -> RunResult:
         import torch
@@ -244,14 +292,15 @@ class Executor:
         return self._engine
 
     def _train_on_ray(self, job: Job, train: TrainConfig, model, dataset, node_dir: Path):  # type: ignore[no-untyped-def]
-        """Train on Ray Train workers, then load their adapter here for evaluation."""
+        """Train on Ray Train workers (any node: the rows travel through Ray, the adapter comes back
+        through the node's storage), then load the adapter here for evaluation."""
         from peft import PeftModel
 
         from trex.train.dispatch import RayTrainRequest, train_on_ray
 
-        dataset.save_to_disk(str(node_dir / "train_data"))
-        req = RayTrainRequest(settings=replace(self.settings, data_llm=None), dataset_dir=str(node_dir / "train_data"),
-                              train=train, out_dir=str(node_dir), parent_adapter=job.parent_adapter,
-                              seed=job.seed)
+        req = RayTrainRequest(settings=replace(self.settings, data_llm=None), rows=dataset.to_list(), train=train,
+                              location=job.node_dir, parent_adapter=job.parent_adapter, seed=job.seed)
         stats = train_on_ray(req)
+        if storage.is_uri(job.node_dir):
+            storage.download(storage.join(job.node_dir, "adapter"), node_dir / "adapter")
         return PeftModel.from_pretrained(model, str(node_dir / "adapter")), stats

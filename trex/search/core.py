@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ftbench.base import Split
+from trex import storage
 from trex.config import SearchConfig
 from trex.search.contracts import Job, LLMHealth, ProposalFailed, Proposer
 from trex.search.cost import learned_cost
@@ -60,8 +61,11 @@ class Search:
                  metric: str = "score", tracker: Tracker | None = None, reference_score: float | None = None,
                  max_train_samples: int | None = None, tree: Tree | None = None, requeue_lost: bool = True,
                  llm: LLMHealth | None = None, clock: Callable[[], float] = time.monotonic,
-                 wall: Callable[[], float] = time.time) -> None:
+                 wall: Callable[[], float] = time.time, artifacts: str | None = None,
+                 on_save: Callable[[], None] | None = None) -> None:
         self.config, self.planner, self.run_dir, self.metric = config, planner, run_dir, metric
+        self.artifacts = artifacts      # where executors put node artifacts: a storage URI (None: run_dir)
+        self.on_save = on_save          # after every save (e.g. mirror the run's records to storage)
         self.proposer: Proposer | None = planner.proposer
         self.tracker = tracker or NoTracker()
         self.reference, self.max_train_samples, self.requeue_lost = reference_score, max_train_samples, requeue_lost
@@ -300,7 +304,7 @@ class Search:
         self.running.add(node_id)
         self._save()
         staged = self.rungs is not None and parent is not None
-        return Job(node_id=node_id, spec=node.spec, node_dir=str(self.node_dir(node_id)),
+        return Job(node_id=node_id, spec=node.spec, node_dir=self.location(node_id),
                    seed=self.config.seed + int(node_id[1:]), train=parent is not None, data_seed=self.config.seed,
                    parent_adapter=parent.result.adapter_path if parent and parent.result else None,
                    parent_id=node.parent_id, segment=self.rungs.segment(0) if staged else (0.0, 1.0),
@@ -320,7 +324,7 @@ class Search:
             if cost is not None and cost.predict(node.spec, end - start) > left:
                 continue
             assert node.result is not None
-            job = Job(node_id=node_id, spec=node.spec, node_dir=str(self.node_dir(node_id) / f"rung{rung}"),
+            job = Job(node_id=node_id, spec=node.spec, node_dir=self.location(node_id, f"rung{rung}"),
                       seed=self.config.seed + int(node_id[1:]), data_seed=self.config.seed,
                       parent_adapter=node.result.adapter_path, parent_id=node.parent_id, rung=rung,
                       segment=(start, end), dev_fraction=self.rungs.dev_fraction(rung))
@@ -342,8 +346,8 @@ class Search:
         merged = result.model_copy(update={"cost": node.result.cost + result.cost,
                                            "llm_usage": node.result.llm_usage + result.llm_usage})
         if self.run_dir is not None:
-            Path(job.node_dir).mkdir(parents=True, exist_ok=True)
-            write_json(Path(job.node_dir) / "result.json", result.model_dump(mode="json"))
+            (rung_dir := self.node_dir(job.node_id) / f"rung{job.rung}").mkdir(parents=True, exist_ok=True)
+            write_json(rung_dir / "result.json", result.model_dump(mode="json"))
             write_json(self.node_dir(job.node_id) / "result.json", merged.model_dump(mode="json"))
         self.tree.add_usage(result.llm_usage)
         promoted = self.tree.promote(job.node_id, merged, self._reward(job.node_id, result.score), self.wall())
@@ -383,10 +387,10 @@ class Search:
         root, best = self.tree.root, self.tree.best()
         if root.status is not NodeStatus.SUCCEEDED:
             return
-        self.tests.append(Job(node_id=root.id, spec=root.spec, node_dir=str(self.node_dir(root.id)),
+        self.tests.append(Job(node_id=root.id, spec=root.spec, node_dir=self.location(root.id),
                               seed=self.config.seed, train=False, split=Split.TEST))
         if best is not None and best.id != root.id and best.result:
-            self.tests.append(Job(node_id=best.id, spec=best.spec, node_dir=str(self.node_dir(best.id)),
+            self.tests.append(Job(node_id=best.id, spec=best.spec, node_dir=self.location(best.id),
                                   seed=self.config.seed, train=False, split=Split.TEST,
                                   adapter=best.result.adapter_path))
 
@@ -401,6 +405,8 @@ class Search:
                                                      "base_test": self.final.base_test,
                                                      "best_test": self.final.best_test,
                                                      "best_node": (self.tree.best() or self.tree.root).id})
+        if self.on_save is not None:
+            self.on_save()
         self.tracker.finish()
         log.info("search stopped: %s", stop)
         return Outcome(self.tree, self.final, stop, wall, self._failure(stop))
@@ -419,7 +425,14 @@ class Search:
         return ""
 
     def node_dir(self, node_id: str) -> Path:
+        """The node's folder in the driver's run folder (spec.json, result.json)."""
         return (self.run_dir or Path(".")) / "nodes" / node_id
+
+    def location(self, node_id: str, *sub: str) -> str:
+        """Where the node's job puts its artifacts: under the storage URI, or the node's folder."""
+        if self.artifacts is None:
+            return str(self.node_dir(node_id).joinpath(*sub))
+        return storage.join(self.artifacts, "nodes", node_id, *sub)
 
     def _save(self) -> None:
         if self.run_dir is None:
@@ -427,3 +440,5 @@ class Search:
         spent, self.tree.spent_s = self.tree.spent_s, self.elapsed_s()
         self.tree.save(self.run_dir / "tree.json")
         self.tree.spent_s = spent
+        if self.on_save is not None:
+            self.on_save()

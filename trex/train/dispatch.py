@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -10,6 +11,7 @@ from datasets import Dataset
 from transformers import PreTrainedModel
 
 from ftbench.base import Task
+from trex import storage
 from trex.train.sft import TrainSetup, TrainStats, train_sft
 from trex.tree.records import TrainConfig, TrainMethod
 
@@ -32,36 +34,48 @@ def train_node(model: PreTrainedModel, dataset: Dataset, setup: TrainSetup, task
 
 @dataclass(frozen=True)
 class RayTrainRequest:
-    """Everything a Ray Train worker needs, as plain data (it runs in another process)."""
+    """Everything a Ray Train worker needs, as plain data (it may run on another node)."""
 
     settings: ExecutorSettings     # the executor's settings (its `executor` config whole), no data LLM
-    dataset_dir: str
+    rows: list[dict]               # the training set, travelling through Ray (no shared disk needed)
     train: TrainConfig
-    out_dir: str
-    parent_adapter: str | None
+    location: str                  # the node's folder: a local path, or a storage URI the adapter is uploaded to
+    parent_adapter: str | None     # a local path on the executor's node or a storage URI
     seed: int
 
 
 def _worker(config: dict) -> None:
-    """Runs on each Ray Train worker; the HF Trainer picks up the process group Ray set up."""
+    """Runs on each Ray Train worker; the HF Trainer picks up the process group Ray set up. Rank 0
+    leaves the adapter and trex's training stats in the node's folder (uploaded when it is a URI)."""
+    import tempfile
+
     import ray.train
     import torch
-    from datasets import load_from_disk
+    from datasets import Dataset
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from ftbench import get_task
 
     req: RayTrainRequest = config["request"]
     s, c = req.settings, req.settings.config
+    remote = storage.is_uri(req.location)
+    out_dir = Path(tempfile.mkdtemp(prefix="trex-train-")) if remote else Path(req.location)
+    parent = req.parent_adapter
+    if parent and storage.is_uri(parent):
+        parent = str(storage.download(parent, out_dir / ".parent_adapter"))
     tokenizer = AutoTokenizer.from_pretrained(s.model_path)
     model = AutoModelForCausalLM.from_pretrained(
         s.model_path, dtype=torch.bfloat16 if torch.cuda.is_available() else torch.float32)
-    setup = TrainSetup(tokenizer=tokenizer, train=req.train, out_dir=Path(req.out_dir),
-                       parent_adapter=req.parent_adapter, bf16=c.bf16, logging_steps=c.logging_steps, seed=req.seed)
-    _, stats = train_node(model, load_from_disk(req.dataset_dir), setup, get_task(s.task, **s.task_options),
+    setup = TrainSetup(tokenizer=tokenizer, train=req.train, out_dir=out_dir,
+                       parent_adapter=parent, bf16=c.bf16, logging_steps=c.logging_steps, seed=req.seed)
+    _, stats = train_node(model, Dataset.from_list(req.rows), setup, get_task(s.task, **s.task_options),
                           c.max_new_tokens)
     if ray.train.get_context().get_world_rank() == 0:   # trex's own metrics channel: a file in the node folder
-        (Path(req.out_dir) / "train_stats.json").write_text(json.dumps(asdict(stats)))
+        storage.write_bytes(storage.join(req.location, "train_stats.json"), json.dumps(asdict(stats)).encode())
+        if remote:
+            storage.upload(out_dir / "adapter", storage.join(req.location, "adapter"))
+    if remote:
+        shutil.rmtree(out_dir, ignore_errors=True)
 
 
 def train_on_ray(req: RayTrainRequest) -> TrainStats:
@@ -75,6 +89,6 @@ def train_on_ray(req: RayTrainRequest) -> TrainStats:
     trainer = TorchTrainer(_worker, train_loop_config={"request": req},
                            scaling_config=ScalingConfig(num_workers=workers, use_gpu=gpus_per_worker > 0,
                                                         resources_per_worker=resources),
-                           run_config=RunConfig(name="train", storage_path=str(Path(req.out_dir) / "ray_train")))
+                           run_config=RunConfig(name="train", storage_path=storage.join(req.location, "ray_train")))
     trainer.fit()
-    return TrainStats(**json.loads((Path(req.out_dir) / "train_stats.json").read_text()))
+    return TrainStats(**json.loads(storage.read_bytes(storage.join(req.location, "train_stats.json"))))
