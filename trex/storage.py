@@ -45,7 +45,7 @@ def resolve(location: str) -> tuple[pafs.FileSystem, str]:
         return pafs.LocalFileSystem(), str(Path(location).resolve())
     try:
         return pafs.FileSystem.from_uri(location)
-    except Exception as err:  # noqa: BLE001 - pyarrow raises ArrowInvalid, OSError, ...
+    except Exception as err:  # pyarrow raises ArrowInvalid, OSError, ...
         raise ValueError(f"storage location {location!r} cannot be opened ({err}); use a local path or a "
                          "URI pyarrow.fs supports: s3://, gs://, abfs://, hdfs://, file://") from err
 

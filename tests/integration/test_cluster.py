@@ -6,6 +6,7 @@ tree mid-run is a lost node.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import signal
@@ -20,11 +21,12 @@ import pytest
 import ray
 
 from tests.conftest import reply, spec_json
+from trex import storage
 from trex.config import (ClusterConfig, ExecutorConfig, LLMConfig, ModelConfig, RunConfig, SearchConfig, TaskConfig,
                          TrackerConfig)
 from trex.llm.llamacpp import free_port
 from trex.llm.scripted import ScriptedEndpoint
-from trex.tree.records import NodeStatus
+from trex.tree.records import InitFrom, NodeStatus
 from trex.tree.store import Tree
 
 RAY = str(Path(sys.executable).with_name("ray"))
@@ -153,3 +155,64 @@ def test_losing_a_node_requeues_its_experiment_and_the_search_completes(tiny_mod
     assert lost.status is NodeStatus.SUCCEEDED and lost.result.ray_node == cluster.ids["head"]
     assert all(n.done for n in tree) and len(tree) == 3
     assert outcome.stop_reason and time.monotonic() - started < 600
+
+
+WATCHED: list[Path] = []          # roots the driver must not open while a test runs
+OPENED: list[tuple[str, str]] = []
+
+
+def _audit(event: str, args: tuple) -> None:
+    if WATCHED and event in ("open", "os.listdir", "os.scandir") and args and isinstance(args[0], (str, os.PathLike)):
+        path = os.fspath(args[0])
+        if any(path.startswith(str(root)) for root in WATCHED):
+            OPENED.append((event, path))
+
+
+sys.addaudithook(_audit)
+
+
+def base_then_warm(body: dict) -> str:
+    """Two fresh fine-tunes below the root (one epoch, two epochs); below any other node, two warm
+    starts of it, three epochs each. The one-epoch child finishes first and is expanded; its first
+    warm start takes its executor and outlasts the two-epoch sibling, so the second warm start runs
+    on the sibling's executor: the other node."""
+    if "refine n0000" in body["messages"][-1]["content"]:
+        return reply(spec_json("higher learning rate", learning_rate=1e-3), spec_json("two epochs", epochs=2))
+    return reply(spec_json("continue it gently", direction="warm_start", init_from="parent", learning_rate=2e-4,
+                           epochs=3),
+                 spec_json("continue it hard", direction="warm_start", init_from="parent", learning_rate=1e-3,
+                           epochs=3))
+
+
+def test_artifacts_go_to_storage_and_warm_starts_cross_nodes(tiny_model: Path, tmp_path: Path,
+                                                             cluster: LocalCluster) -> None:
+    from trex.runner import run_search
+
+    scratch, store = tmp_path / "scratch", tmp_path / "store"
+    with ScriptedEndpoint(base_then_warm) as endpoint:
+        cfg = config(tiny_model, endpoint, cluster.address, tmp_path / "runs", "nfs-free", 5, scratch_dir=str(scratch))
+        WATCHED.append(scratch)
+        try:
+            run_search(dataclasses.replace(cfg, storage=f"file://{store}"))
+        finally:
+            WATCHED.clear()
+    assert OPENED == [], f"the driver opened executor scratch: {OPENED[:5]}"
+    tree = Tree.load(tmp_path / "runs" / "nfs-free" / "tree.json")
+    assert len(tree) == 5 and all(n.status is NodeStatus.SUCCEEDED for n in tree), [n.result.error for n in tree]
+    location = f"file://{store}/nfs-free"
+    for node in tree:
+        if node.parent_id is not None:
+            assert node.result.adapter_path == f"{location}/nodes/{node.id}/adapter"
+            assert storage.exists(f"{node.result.adapter_path}/adapter_config.json")
+        assert node.result.predictions_path.startswith(f"{location}/nodes/{node.id}/")
+        assert not (tmp_path / "runs" / "nfs-free" / "nodes" / node.id / "adapter").exists()
+    warm = [n for n in tree if n.spec.train.init_from is InitFrom.PARENT]
+    assert len(warm) == 2 and warm[0].parent_id == warm[1].parent_id
+    parent_node = tree[warm[0].parent_id].result.ray_node
+    assert any(n.result.ray_node != parent_node for n in warm), "no warm start ran on another node than its parent"
+    assert any(n.diagnosis is not None for n in tree if n.parent_id), "diagnosis needs predictions read from storage"
+    assert not [p for p in scratch.rglob("*") if p.is_file()], "executor scratch was not cleaned"
+    assert json.loads(storage.read_bytes(f"{location}/tree.json")) == json.loads(
+        (tmp_path / "runs" / "nfs-free" / "tree.json").read_text())
+    assert storage.exists(f"{location}/final.json") and storage.exists(f"{location}/summary.md")
+    assert storage.exists(f"{location}/nodes/n0000/predictions-test.jsonl")
