@@ -308,16 +308,18 @@ def validate(cfg: RunConfig, available_tasks: list[str]) -> RunConfig:
     return cfg
 
 
+STORAGE_SCHEMES = ("file", "s3", "gs", "gcs", "abfs", "abfss", "hdfs", "viewfs")   # what pyarrow.fs opens
+
+
 def check_storage(location: str | None) -> None:
-    """A storage URI must name a filesystem pyarrow can open (checked before anything is written)."""
+    """A storage URI must use a scheme pyarrow.fs opens (checked before anything is written,
+    without a network call: reaching the bucket is the executors' first upload)."""
     if location is None or "://" not in location:
         return
-    from trex import storage
-
-    try:
-        storage.resolve(location)
-    except ValueError as err:
-        raise ConfigError(f"storage={location!r}: {err}") from None
+    scheme = location.split("://", 1)[0]
+    if scheme not in STORAGE_SCHEMES:
+        raise ConfigError(f"storage={location!r}: scheme {scheme!r} is not one pyarrow.fs opens; use a local path "
+                          f"or one of {', '.join(s + '://' for s in STORAGE_SCHEMES)}")
 
 
 def check_researcher(r: ResearcherConfig) -> None:

@@ -49,6 +49,7 @@ def test_kuberay_rayjob_and_its_entrypoint_composes() -> None:
     assert args[:3] == ["python", "-m", "trex.launch"]
     run = compose(args[3:])
     assert run.cluster.kind == "ray" and run.llm.backend == "vllm" and run.executor.engine == "vllm"
+    assert run.storage is not None and run.storage.startswith("s3://")
 
 
 @pytest.mark.skipif(shutil.which("bash") is None, reason="needs bash")
