@@ -115,12 +115,15 @@ def render(rows: list[dict], meta: str) -> str:
     if any(r.get("best_proxy") for r in rows):
         notes.append("- best dev marked *: the best node is a proxy (search.fidelity=asha), scored on part of dev")
     out += ["", *notes] if notes else []
-    out += ["", "| method | runs | mean best dev | mean test |", "|---|---|---|---|"]
-    for method in dict.fromkeys(r["method"] for r in rows):
-        rs = [r for r in rows if r["method"] == method]
+    out += ["", "Grouped (`group` in the JSON line, else the method): rows of the same defaults at different "
+            "commits count together; rows of code since changed are apart.", "",
+            "| group | runs (seeds) | mean best dev | mean test | mean wall (min) |", "|---|---|---|---|---|"]
+    for group in dict.fromkeys(r.get("group", r["method"]) for r in rows):
+        rs = [r for r in rows if r.get("group", r["method"]) == group]
         tests = [r["test"] for r in rs if r.get("test") is not None]
-        out.append(f"| {method} | {len(rs)} | {statistics.fmean(r['best_dev'] for r in rs):.3f} | "
-                   f"{fmt(statistics.fmean(tests) if tests else None)} |")
+        out.append(f"| {group} | {len(rs)} ({', '.join(str(r['seed']) for r in rs)}) | "
+                   f"{statistics.fmean(r['best_dev'] for r in rs):.3f} | {fmt(statistics.fmean(tests) if tests else None)} | "
+                   f"{statistics.fmean(r['wall_s'] for r in rs) / 60:.1f} |")
     return "\n".join(out) + "\n"
 
 

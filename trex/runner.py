@@ -196,7 +196,7 @@ def run_search(cfg: RunConfig) -> Outcome:
             researcher = make_researcher(cfg, task, client, run_dir, retry_invalid=numeric is Numeric.LLM)
             ops_llm = data_llm(cfg, client)
         pool = ExecutorPool(executor_settings(cfg, task.name, model_path, ops_llm), cfg.search.max_concurrent,
-                            executor_demand(cfg))
+                            executor_demand(cfg), autoscale=cfg.cluster.kind == "ray")
         stack.callback(pool.shutdown)
         log.info("up to %d executor(s), each %s; proposals: %s%s", cfg.search.max_concurrent, pool.demand.total(),
                  numeric.value, f" (agent LLM {cfg.llm.model})" if researcher else " (no LLM)")

@@ -179,6 +179,9 @@ class SimPool:
     def wait_for_room(self, seconds: float) -> bool:
         return self.free > 0
 
+    def limit(self, wanted: int | None) -> None:
+        self.wanted = wanted
+
 
 class SimProposer:
     """The random-edit proposer as trex's Researcher would be called; each call costs `latency_s`."""

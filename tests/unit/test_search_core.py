@@ -41,6 +41,7 @@ class FakePool:
         self.submitted: list[Job] = []
         self.killed: list[str] = []
         self.interrupt_after = interrupt_after
+        self.limits: list[int | None] = []     # each change of the executors the search can use
 
     @property
     def free(self) -> int:
@@ -77,6 +78,10 @@ class FakePool:
 
     def wait_for_room(self, seconds: float) -> bool:
         return self.free > 0
+
+    def limit(self, wanted: int | None) -> None:
+        if not self.limits or self.limits[-1] != wanted:
+            self.limits.append(wanted)
 
 
 class ScriptedProposer:
@@ -136,6 +141,25 @@ def test_sampler_mode_fills_the_node_budget_then_tests_base_and_best() -> None:
     tests = [j for j in pool.submitted if j.split == "test"]
     assert [j.node_id for j in tests] == [out.tree.root.id, out.tree.best().id]
     assert out.final.base_test == 0.3 and out.final.best_test == 0.6 and out.failure == ""
+
+
+def test_the_pool_is_told_how_many_executors_the_search_can_still_use() -> None:
+    """None while experiments may start; after the budget, what is in flight (the drain); in the
+    test pass, the test jobs left: the rest of the executors can be released."""
+    pool = FakePool()
+    run(make(), pool)
+    assert pool.limits == [None, 2, 1]     # searching; the two test jobs; the last one
+    search = make(max_nodes=3)
+    search.start()
+    assert search.slots_wanted is None
+    jobs = [search.ask(), search.ask()]
+    search.stop_reason = "max_minutes=60 reached"       # the budget ran out with nodes in flight
+    search.running.add("n0099")
+    assert search.slots_wanted == 3
+    search.tell(jobs[0], RunResult(status=NodeStatus.SUCCEEDED, score=0.4))
+    assert search.slots_wanted == 2                     # the drain: one executor can go
+    search.tell(jobs[1], RunResult(status=NodeStatus.SUCCEEDED, score=0.4))
+    assert search.slots_wanted == 2, "the final test pass needs two executors: never release below"
 
 
 def test_hybrid_never_stops_early_when_the_llm_fails() -> None:

@@ -1,9 +1,15 @@
-"""Executor Ray actors, created while the cluster has room for them and never beyond it.
+"""Executor Ray actors, each in its own placement group (one bundle with the CPUs, GPUs and
+custom resources an experiment needs), so it gets its resources together.
 
-Each executor is placed in its own placement group (one bundle with the CPUs, GPUs and custom
-resources an experiment needs), so it gets its resources together and the driver never
-oversubscribes: it counts the cluster's free resources, not a fixed number of slots. An actor
-lost with its node is dropped, not respawned blindly; a new one is created when resources free up.
+On a fixed cluster (`autoscale=False`: local Ray) an executor is created only while the
+cluster has room for it: the driver counts free resources, never oversubscribes, and fails at
+start when no node could ever hold one experiment. On a Ray cluster that may scale
+(`autoscale=True`) the pool leaves placement groups pending, up to `max_concurrent` executors
+in all: pending groups are the demand Ray's autoscaler acts on (it adds nodes for them), and an
+executor is created when its group is placed. When the search needs fewer executors (the
+drain after the budget, the final test pass) idle executors and pending groups beyond that are
+released, so the cluster can scale down. An actor lost with its node is dropped, not
+respawned blindly.
 """
 from __future__ import annotations
 
@@ -13,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import ray
-from ray.util.placement_group import placement_group, remove_placement_group
+from ray.util.placement_group import placement_group, placement_group_table, remove_placement_group
 from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
 
 from trex.execute.executor import Executor, ExecutorSettings
@@ -60,29 +66,72 @@ def check_cluster_can_hold(demand: Demand) -> None:
 
 
 class ExecutorPool:
-    def __init__(self, settings: ExecutorSettings, max_concurrent: int, demand: Demand) -> None:
-        self._settings, self.max_concurrent, self.demand = settings, max_concurrent, demand
+    def __init__(self, settings: ExecutorSettings, max_concurrent: int, demand: Demand,
+                 autoscale: bool = False) -> None:
+        self._settings, self.max_concurrent, self.demand, self.autoscale = settings, max_concurrent, demand, autoscale
         self._remote = ray.remote(max_restarts=0)(Executor)
         self._idle: list[tuple[Any, Any]] = []                       # (actor, placement group)
         self._busy: dict[ray.ObjectRef, tuple[Any, Any, Job]] = {}
-        check_cluster_can_hold(demand)
+        self._pending: list[Any] = []          # placement groups asked for and not yet placed (autoscale)
+        self.wanted: int | None = None         # executors the search can still use (None: max_concurrent)
+        if not autoscale:
+            check_cluster_can_hold(demand)
+        elif not fits(demand.total(), ray.cluster_resources()):
+            log.warning("one experiment needs %s and the cluster has none that large now; placement groups "
+                        "are left pending for the Ray autoscaler to add nodes", demand.total())
 
     @property
     def size(self) -> int:
         return len(self._idle) + len(self._busy)
 
     @property
+    def cap(self) -> int:
+        return self.max_concurrent if self.wanted is None else min(self.max_concurrent, self.wanted)
+
+    @property
     def free(self) -> int:
-        """Jobs that can start now: idle actors, or one more actor if the cluster has room."""
+        """Jobs that can start now: idle actors, or one more actor if the cluster has room (with
+        autoscale: pending placement groups are asked for up to the cap, and placed ones used)."""
         if self._idle:
             return len(self._idle)
-        if self.size >= self.max_concurrent or not fits(self.demand.total(), ray.available_resources()):
+        if self.autoscale and self.demand.actor():
+            while self.size + len(self._pending) < self.cap:
+                self._pending.append(placement_group([self.demand.actor()], strategy="STRICT_PACK"))
+            self._place_ready()
+            return len(self._idle)
+        if self.size >= self.cap or not fits(self.demand.total(), ray.available_resources()):
             return 0
         return 1 if self._spawn() else 0
 
     @property
+    def pending(self) -> int:
+        return len(self._pending)
+
+    @property
     def refs(self) -> list[ray.ObjectRef]:
         return list(self._busy)
+
+    def limit(self, wanted: int | None) -> None:
+        """The search can use at most `wanted` executors from now on (None: max_concurrent): idle
+        executors and pending placement groups beyond that are released (the cluster may scale down)."""
+        self.wanted = wanted
+        released = 0
+        while self._pending and self.size + len(self._pending) > self.cap:
+            remove_placement_group(self._pending.pop())
+            released += 1
+        while self._idle and self.size > self.cap:
+            self._drop(*self._idle.pop())
+            released += 1
+        if released:
+            log.info("released %d idle executor(s) or pending placement group(s): the search needs %d now",
+                     released, self.cap)
+
+    def _place_ready(self) -> None:
+        """Executors for the pending placement groups that have been placed (asked of the GCS
+        without waiting: `pg.wait(0)` schedules a probe task and is rarely done at once)."""
+        for pg in [pg for pg in self._pending if placement_group_table(pg).get("state") == "CREATED"]:
+            self._pending.remove(pg)
+            self._idle.append((self._actor(pg), pg))
 
     def _spawn(self) -> bool:
         """Place one more executor; False (and nothing held) if its resources did not come together."""
@@ -91,12 +140,15 @@ class ExecutorPool:
         if pg is not None and not pg.wait(PLACEMENT_WAIT_S):
             remove_placement_group(pg)
             return False
+        self._idle.append((self._actor(pg), pg))
+        return True
+
+    def _actor(self, pg: Any) -> Any:
         options: dict[str, Any] = {"num_cpus": self.demand.cpus, "num_gpus": self.demand.gpus,
                                    "resources": dict(self.demand.resources)}
         if pg is not None:
             options["scheduling_strategy"] = PlacementGroupSchedulingStrategy(pg, placement_group_bundle_index=0)
-        self._idle.append((self._remote.options(**options).remote(self._settings), pg))
-        return True
+        return self._remote.options(**options).remote(self._settings)
 
     def submit(self, job: Job) -> ray.ObjectRef:
         if not self._idle and not self.free:
@@ -133,6 +185,8 @@ class ExecutorPool:
 
     def wait_for_room(self, seconds: float) -> bool:
         """Wait up to `seconds` until one executor can be placed."""
+        log.warning("waiting up to %.0f s for room for an executor (%s)%s", seconds, self.demand.total(),
+                    f"; {len(self._pending)} placement group(s) pending for the Ray autoscaler" if self._pending else "")
         deadline = time.monotonic() + seconds
         while not self.free:
             if time.monotonic() > deadline:
@@ -148,4 +202,6 @@ class ExecutorPool:
     def shutdown(self) -> None:
         for actor, pg in self._idle + [(a, p) for a, p, _ in self._busy.values()]:
             self._drop(actor, pg)
-        self._idle, self._busy = [], {}
+        for pg in self._pending:
+            remove_placement_group(pg)
+        self._idle, self._busy, self._pending = [], {}, []

@@ -43,6 +43,7 @@ class Outcome:
 
 
 TEMPLATE_SAMPLES, TEMPLATE_EPOCHS, TEMPLATE_LR = 256, 1, 5e-4
+TEST_JOBS = 2     # the final test pass scores the base model and the best node
 
 
 def baseline_spec(max_samples: int | None = None) -> ExperimentSpec:
@@ -172,6 +173,17 @@ class Search:
     def cancel_requested(self) -> bool:
         """The budget ran out under on_budget=cancel: the caller stops running nodes and tells them."""
         return bool(self.stop_reason) and self.config.on_budget == "cancel" and self.busy
+
+    @property
+    def slots_wanted(self) -> int | None:
+        """Executors the search can still use: None while it may start experiments; after the
+        budget, the jobs in flight but at least the final test pass's two (base and best); in the
+        test pass, the test jobs left. The rest can be released."""
+        if self.tests is not None:
+            return len(self.tests) + self.tests_out
+        if self.stop_reason:
+            return max(len(self.running) + len(self.promoting), TEST_JOBS)
+        return None
 
     @property
     def busy(self) -> bool:

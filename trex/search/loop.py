@@ -63,9 +63,9 @@ class Loop:
         search = self.search
         search.start()
         while not search.done:
+            idle_and_free = False     # a slot was free and the search had nothing to start
             if not (self.rounds and self.in_flight):
-                while self.pool.free and (job := search.ask()) is not None:
-                    self._submit(job)
+                idle_and_free = self._fill()
             search.poll()
             if search.cancel_requested:
                 self._cancel_all(search.stop_reason)
@@ -73,9 +73,10 @@ class Loop:
             if not self.in_flight:
                 if search.done:
                     break
-                if self.pool.free:
+                if idle_and_free:
                     raise RuntimeError("the search asked for nothing while idle and not done (a bug)")
-                log.warning("work waits for room on the cluster")
+                if self.pool.free:      # an executor was placed since (an autoscaling cluster): fill it
+                    continue
                 if not self.pool.wait_for_room(self.wait_for_resources_s):
                     search.give_up(f"no executor could be placed for {self.wait_for_resources_s:.0f} s "
                                    "(the cluster lost nodes or is full)")
@@ -85,6 +86,18 @@ class Loop:
             self._expire_overdue()
             if self.on_change is not None:
                 self.on_change()
+
+    def _fill(self) -> bool:
+        """Submit jobs while executors are free; before each, tell the pool how many executors the
+        search can still use (after the budget it releases the rest, so the cluster can scale down).
+        True if it stopped with an executor free because the search had nothing to start."""
+        while True:
+            self.pool.limit(self.search.slots_wanted)
+            if not self.pool.free:
+                return False
+            if (job := self.search.ask()) is None:
+                return True
+            self._submit(job)
 
     def _submit(self, job: Job) -> None:
         limit = self.timeouts.of(job)
