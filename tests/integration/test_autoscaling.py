@@ -54,9 +54,10 @@ def alive_nodes() -> list[dict]:
     a process that joined one cannot use another later, which would break the tests after it)."""
     out = subprocess.run([sys.executable, "-c", (
         "import json, ray; ray.init(address='auto', logging_level='ERROR');"
-        "print(json.dumps([{'id': n['NodeID'], 'cpu': n['Resources'].get('CPU', 0)} for n in ray.nodes() if n['Alive']]))")],
-        capture_output=True, text=True, timeout=120, check=True)
-    return json.loads(out.stdout.strip().splitlines()[-1])
+        "print('NODES=' + json.dumps([{'id': n['NodeID'], 'cpu': n['Resources'].get('CPU', 0)} "
+        "for n in ray.nodes() if n['Alive']]))")], capture_output=True, text=True, timeout=120, check=True)
+    [line] = [x for x in out.stdout.splitlines() if x.startswith("NODES=")]   # the autoscaler's events print too
+    return json.loads(line.removeprefix("NODES="))
 
 
 @pytest.fixture
