@@ -23,11 +23,12 @@ from trex.search.contracts import Job, LLMHealth, ProposalFailed, Proposer
 from trex.search.cost import learned_cost
 from trex.search.fidelity import Rungs, promotable
 from trex.search.planner import Numeric, Origin, Planner
+from trex.search.root import TEST_JOBS, baseline_spec
 from trex.track.base import NoTracker, Tracker
 from trex.track.report import FinalScores, render_summary
 from trex.tree.budget import budget_spent
 from trex.tree.policy import PolicySettings, normalize_reward, select_for_expansion
-from trex.tree.records import DataRecipe, Direction, ExperimentSpec, NodeStatus, RunResult, TrainConfig
+from trex.tree.records import ExperimentSpec, NodeStatus, RunResult
 from trex.tree.store import Tree, write_json
 
 log = logging.getLogger(__name__)
@@ -40,21 +41,6 @@ class Outcome:
     stop_reason: str
     wall_s: float
     failure: str = ""      # why the search failed as infrastructure ('' when it did not): exit non-zero
-
-
-TEMPLATE_SAMPLES, TEMPLATE_EPOCHS, TEMPLATE_LR = 256, 1, 5e-4
-TEST_JOBS = 2     # the final test pass scores the base model and the best node
-
-
-def baseline_spec(max_samples: int | None = None) -> ExperimentSpec:
-    """The root: the base model evaluated as is. Its data and training settings are the template
-    the first children edit: a sound LoRA recipe (lr 5e-4, reasoning completions) sized to finish
-    well inside a CPU budget (256 examples x 1 epoch: about 9 minutes on one loaded core of the
-    2-core reference machine). Until a node's time is known, no child trains longer than it."""
-    data = DataRecipe(max_samples=min(TEMPLATE_SAMPLES, max_samples or TEMPLATE_SAMPLES))
-    return ExperimentSpec(objective="Evaluate the base model on the dev split (no training).",
-                          direction=Direction.BASELINE, rationale="Reference point for every experiment.",
-                          data=data, train=TrainConfig(learning_rate=TEMPLATE_LR, epochs=TEMPLATE_EPOCHS))
 
 
 class Search:
