@@ -9,6 +9,8 @@ import os
 from dataclasses import dataclass, field, fields, is_dataclass
 from typing import Any, get_args, get_origin, get_type_hints
 
+from trex import storage
+
 
 class ConfigError(ValueError):
     """A user's configuration cannot be run; the message says why and what would work."""
@@ -314,7 +316,7 @@ STORAGE_SCHEMES = ("file", "s3", "gs", "gcs", "abfs", "abfss", "hdfs", "viewfs")
 def check_storage(location: str | None) -> None:
     """A storage URI must use a scheme pyarrow.fs opens (checked before anything is written,
     without a network call: reaching the bucket is the executors' first upload)."""
-    if location is None or "://" not in location:
+    if location is None or not storage.is_uri(location):
         return
     scheme = location.split("://", 1)[0]
     if scheme not in STORAGE_SCHEMES:
@@ -355,9 +357,7 @@ def from_dict(data: dict[str, Any], available_tasks: list[str], overridden: list
 
 def saved_config(run: str) -> str:
     """config.json of a run folder (a local path or the run's storage URI); ConfigError if absent."""
-    if "://" in run:
-        from trex import storage
-
+    if storage.is_uri(run):
         try:
             return storage.read_bytes(storage.join(run, "config.json")).decode()
         except (OSError, ValueError) as err:

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import ftbench
+from trex import storage
 from trex.config import ClusterConfig, ConfigError, LLMConfig, RunConfig
 from ftbench.offline import offline_variable
 from trex.grpc_probe import CLIENT_PATH, GCS_PATH, grpc_problem
@@ -97,7 +98,7 @@ def unwritable(path: Path) -> str | None:
 def check_output(cfg: RunConfig) -> None:
     """The run folder's parent (run_dir), or the resumed folder, must be writable (a run resumed
     from storage is copied into run_dir)."""
-    key, value = ("resume", cfg.resume) if cfg.resume and "://" not in cfg.resume else ("run_dir", cfg.run_dir)
+    key, value = ("resume", cfg.resume) if cfg.resume and not storage.is_uri(cfg.resume) else ("run_dir", cfg.run_dir)
     if problem := unwritable(Path(str(value)).resolve()):
         raise ConfigError(f"{key}={value!r}: {problem}; choose a folder you can write ({key}=<folder>)")
 
