@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -53,3 +53,26 @@ def reply(*specs: dict) -> str:
 @pytest.fixture
 def spec_factory() -> Callable[..., dict]:
     return spec_json
+
+
+S3_ENV = {"AWS_ACCESS_KEY_ID": "trex-test", "AWS_SECRET_ACCESS_KEY": "trex-test", "AWS_DEFAULT_REGION": "us-east-1"}
+
+
+@pytest.fixture
+def s3_root(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """An `s3://` storage root on a local S3-compatible server (moto), with a fresh bucket. The
+    credentials are in this process's environment (S3_ENV); pass them to processes it starts."""
+    from moto.server import ThreadedMotoServer
+    from pyarrow import fs
+
+    for key, value in S3_ENV.items():
+        monkeypatch.setenv(key, value)
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    root = f"s3://trex-runs/ci?endpoint_override=http://{host}:{port}&region=us-east-1"
+    fs.FileSystem.from_uri(f"{root}&allow_bucket_creation=true")[0].create_dir("trex-runs")
+    try:
+        yield root
+    finally:
+        server.stop()

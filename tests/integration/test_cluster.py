@@ -12,6 +12,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -20,7 +21,7 @@ from pathlib import Path
 import pytest
 import ray
 
-from tests.conftest import reply, spec_json
+from tests.conftest import S3_ENV, reply, spec_json
 from trex import storage
 from trex.config import (ClusterConfig, ExecutorConfig, LLMConfig, ModelConfig, RunConfig, SearchConfig, TaskConfig,
                          TrackerConfig)
@@ -30,7 +31,7 @@ from trex.tree.records import InitFrom, NodeStatus
 from trex.tree.store import Tree
 
 RAY = str(Path(sys.executable).with_name("ray"))
-ENV = {**os.environ, "RAY_AUTH_MODE": "disabled", "RAY_USAGE_STATS_ENABLED": "0"}
+ENV = {**os.environ, **S3_ENV, "RAY_AUTH_MODE": "disabled", "RAY_USAGE_STATS_ENABLED": "0"}   # nodes reach s3_root
 
 
 class LocalCluster:
@@ -124,6 +125,7 @@ def test_experiments_run_on_both_nodes_and_a_custom_resource_pins_them(tiny_mode
 
 def test_losing_a_node_requeues_its_experiment_and_the_search_completes(tiny_model: Path, tmp_path: Path,
                                                                           cluster: LocalCluster) -> None:
+    """Under the storage model: executors work in scratch, artifacts go to a `file://` root."""
     from trex.runner import run_search
 
     long_specs = [spec_json("slow one", epochs=4), spec_json("slow two", epochs=3)]
@@ -135,7 +137,7 @@ def test_losing_a_node_requeues_its_experiment_and_the_search_completes(tiny_mod
     def kill_when_a_child_runs_on_the_worker() -> None:
         deadline = time.monotonic() + 300
         while time.monotonic() < deadline and not killed:
-            for log in (tmp_path / "lost" / "nodes").glob("n000[12]/log.txt"):
+            for log in (tmp_path / "scratch").glob("*/n000[12]/log.txt"):
                 if f"starting on Ray node {cluster.ids['worker']}" in log.read_text():
                     time.sleep(0.5)           # the experiment is in flight on the worker
                     cluster.kill_worker()
@@ -147,12 +149,15 @@ def test_losing_a_node_requeues_its_experiment_and_the_search_completes(tiny_mod
     killer.start()
     started = time.monotonic()
     with ScriptedEndpoint(lambda body: slow) as endpoint:
-        outcome = run_search(config(tiny_model, endpoint, cluster.address, tmp_path, "lost", 3))
+        cfg = config(tiny_model, endpoint, cluster.address, tmp_path, "lost", 3, scratch_dir=str(tmp_path / "scratch"))
+        outcome = run_search(dataclasses.replace(cfg, storage=f"file://{tmp_path}/store"))
     killer.join(timeout=5)
     assert killed, "no child ran on the worker node"
     tree = Tree.load(tmp_path / "lost" / "tree.json")
     lost = tree[killed[0]]
     assert lost.status is NodeStatus.SUCCEEDED and lost.result.ray_node == cluster.ids["head"]
+    assert lost.result.adapter_path == f"file://{tmp_path}/store/lost/nodes/{lost.id}/adapter"
+    assert storage.exists(f"{lost.result.adapter_path}/adapter_config.json")
     assert all(n.done for n in tree) and len(tree) == 3
     assert outcome.stop_reason and time.monotonic() - started < 600
 
@@ -184,27 +189,42 @@ def base_then_warm(body: dict) -> str:
                            epochs=3))
 
 
-def test_artifacts_go_to_storage_and_warm_starts_cross_nodes(tiny_model: Path, tmp_path: Path,
+def test_artifacts_go_to_storage_and_warm_starts_cross_nodes(tiny_model: Path, tmp_path: Path, s3_root: str,
                                                              cluster: LocalCluster) -> None:
+    """Storage is S3 (a local moto server): executors, driver and evaluation staging reach it only
+    through the storage API; an openai evaluation server loads every adapter from a staged copy."""
     from trex.runner import run_search
 
-    scratch, store = tmp_path / "scratch", tmp_path / "store"
-    with ScriptedEndpoint(base_then_warm) as endpoint:
-        cfg = config(tiny_model, endpoint, cluster.address, tmp_path / "runs", "nfs-free", 5, scratch_dir=str(scratch))
+    scratch = tmp_path / "scratch"
+    loads: list[tuple[str, bool]] = []
+
+    def evaluate(body: dict) -> str:
+        """The evaluation server: vLLM's runtime LoRA loading and chat completions."""
+        if "lora_path" in body:
+            loads.append((body["lora_path"], (Path(body["lora_path"]) / "adapter_config.json").is_file()))
+            return ""
+        return "The answer is 7."
+
+    with ScriptedEndpoint(base_then_warm) as endpoint, ScriptedEndpoint(evaluate) as server:
+        cfg = config(tiny_model, endpoint, cluster.address, tmp_path / "runs", "nfs-free", 5, scratch_dir=str(scratch),
+                     engine="openai", engine_base_url=server.base_url, engine_model="scripted")
         WATCHED.append(scratch)
         try:
-            run_search(dataclasses.replace(cfg, storage=f"file://{store}"))
+            run_search(dataclasses.replace(cfg, storage=s3_root))
         finally:
             WATCHED.clear()
     assert OPENED == [], f"the driver opened executor scratch: {OPENED[:5]}"
+    # every adapter the server loaded was staged from storage onto its machine, never read from scratch
+    staged = Path(tempfile.gettempdir()) / "trex-served-adapters"
+    assert len(loads) >= 4 and all(ok and Path(path).is_relative_to(staged) for path, ok in loads), loads
     tree = Tree.load(tmp_path / "runs" / "nfs-free" / "tree.json")
     assert len(tree) == 5 and all(n.status is NodeStatus.SUCCEEDED for n in tree), [n.result.error for n in tree]
-    location = f"file://{store}/nfs-free"
+    location = storage.join(s3_root, "nfs-free")
     for node in tree:
         if node.parent_id is not None:
-            assert node.result.adapter_path == f"{location}/nodes/{node.id}/adapter"
-            assert storage.exists(f"{node.result.adapter_path}/adapter_config.json")
-        assert node.result.predictions_path.startswith(f"{location}/nodes/{node.id}/")
+            assert node.result.adapter_path == storage.join(location, "nodes", node.id, "adapter")
+            assert storage.exists(storage.join(node.result.adapter_path, "adapter_config.json"))
+        assert node.result.predictions_path.startswith("s3://trex-runs/ci/nfs-free/nodes/" + node.id + "/")
         assert not (tmp_path / "runs" / "nfs-free" / "nodes" / node.id / "adapter").exists()
     warm = [n for n in tree if n.spec.train.init_from is InitFrom.PARENT]
     assert len(warm) == 2 and warm[0].parent_id == warm[1].parent_id
@@ -212,7 +232,7 @@ def test_artifacts_go_to_storage_and_warm_starts_cross_nodes(tiny_model: Path, t
     assert any(n.result.ray_node != parent_node for n in warm), "no warm start ran on another node than its parent"
     assert any(n.diagnosis is not None for n in tree if n.parent_id), "diagnosis needs predictions read from storage"
     assert not [p for p in scratch.rglob("*") if p.is_file()], "executor scratch was not cleaned"
-    assert json.loads(storage.read_bytes(f"{location}/tree.json")) == json.loads(
+    assert json.loads(storage.read_bytes(storage.join(location, "tree.json"))) == json.loads(
         (tmp_path / "runs" / "nfs-free" / "tree.json").read_text())
-    assert storage.exists(f"{location}/final.json") and storage.exists(f"{location}/summary.md")
-    assert storage.exists(f"{location}/nodes/n0000/predictions-test.jsonl")
+    assert storage.exists(storage.join(location, "final.json")) and storage.exists(storage.join(location, "summary.md"))
+    assert storage.exists(storage.join(location, "nodes", "n0000", "predictions-test.jsonl"))

@@ -50,6 +50,20 @@ def test_kuberay_rayjob_and_its_entrypoint_composes() -> None:
     run = compose(args[3:])
     assert run.cluster.kind == "ray" and run.llm.backend == "vllm" and run.executor.engine == "vllm"
     assert run.storage is not None and run.storage.startswith("s3://")
+    pods = [spec["rayClusterSpec"]["headGroupSpec"]["template"]["spec"], group["template"]["spec"]]
+    assert all("persistentVolumeClaim" not in v for pod in pods for v in pod.get("volumes", [])), "no shared volume"
+    assert {c["image"] for pod in pods for c in pod["containers"]} == {"ghcr.io/your-org/trex:0.1.0"}
+
+
+def test_the_image_is_built_from_the_pinned_ray_version() -> None:
+    import ray
+
+    dockerfile = (LAUNCH / "Dockerfile").read_text()
+    base = next(line.split()[1] for line in dockerfile.splitlines() if line.startswith("FROM "))
+    assert base.startswith(f"rayproject/ray:{ray.__version__}-py3") and "[gpu]" in dockerfile
+    assert yaml.safe_load((LAUNCH / "kuberay-rayjob.yaml").read_text())["spec"]["rayClusterSpec"]["rayVersion"] \
+        == ray.__version__
+    assert "launch/Dockerfile" in (LAUNCH / "README.md").read_text()
 
 
 @pytest.mark.skipif(shutil.which("bash") is None, reason="needs bash")

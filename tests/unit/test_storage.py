@@ -132,3 +132,21 @@ def test_adapters_named_by_uri_are_fetched_into_the_jobs_scratch(tmp_path: Path)
     local = Executor._localized(job, scratch)
     assert local.parent_adapter == str(scratch / ".parent_adapter") and local.adapter is None
     assert json.loads((scratch / ".parent_adapter" / "adapter_config.json").read_text()) == {"r": 8}
+
+
+def test_an_s3_root_on_a_local_server_round_trips_folders_and_records(s3_root: str, tmp_path: Path) -> None:
+    folder = tmp_path / "node"
+    (folder / "adapter").mkdir(parents=True)
+    (folder / "adapter" / "adapter_config.json").write_text('{"r": 8}')
+    (folder / "predictions.jsonl").write_text('{"id": 1}\n')
+    location = storage.join(s3_root, "run", "nodes", "n0001")
+    assert location.startswith("s3://trex-runs/ci/run/nodes/n0001?endpoint_override=")
+    assert storage.upload(folder, location) == 2
+    storage.write_bytes(storage.join(s3_root, "run", "tree.json"), b'{"nodes": []}')
+    assert storage.read_bytes(storage.join(s3_root, "run", "tree.json")) == b'{"nodes": []}'
+    back = storage.download(storage.join(location, "adapter"), tmp_path / "back")
+    assert json.loads((back / "adapter_config.json").read_text()) == {"r": 8}
+    assert storage.exists(storage.join(location, "predictions.jsonl"))
+    assert not storage.exists(storage.join(location, "missing.json"))
+    with pytest.raises(FileNotFoundError, match="no folder at s3://"):
+        storage.download(storage.join(s3_root, "run", "nodes", "n0009"), tmp_path / "none")

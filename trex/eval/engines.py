@@ -6,7 +6,7 @@ whitespace and special tokens, so the executor scores their output the same way 
 from __future__ import annotations
 
 import importlib.util
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
@@ -67,19 +67,21 @@ class OpenAIEngine:
     """
 
     def __init__(self, base_url: str, model: str, api_key: str = "EMPTY", concurrency: int = 8,
-                 timeout_s: float = 120.0, max_retries: int = 2) -> None:
+                 timeout_s: float = 120.0, max_retries: int = 2,
+                 stage: Callable[[str], str] | None = None) -> None:
         from openai import OpenAI
 
         if concurrency < 1:
             raise ValueError(f"concurrency must be >= 1, got {concurrency}")
         self.base_url, self.model, self.base_model, self.concurrency = base_url, model, model, concurrency
+        self.stage = stage     # storage URI -> a path the server can read (trex.eval.staging)
         self.api_key, self.timeout_s = api_key, timeout_s
         self.client = OpenAI(base_url=base_url, api_key=api_key, timeout=timeout_s, max_retries=max_retries)
 
     def set_adapter(self, adapter_path: str | Path | None) -> None:
         """Evaluate a PEFT adapter: load it into the server (vLLM's runtime LoRA API) and ask for it
-        by name from now on; None goes back to the base model. The adapter folder must be readable
-        by the server (a shared filesystem on a cluster)."""
+        by name from now on; None goes back to the base model. A folder path must be readable by the
+        server; a storage URI is first staged onto the server's machine by `stage`."""
         if adapter_path is None:
             self.model = self.base_model
             return
@@ -87,10 +89,21 @@ class OpenAIEngine:
 
         import httpx
 
-        name = "trex-" + hashlib.sha256(str(Path(adapter_path).resolve()).encode()).hexdigest()[:12]
+        from trex import storage
+
+        if storage.is_uri(str(adapter_path)):
+            if self.stage is None:
+                raise RuntimeError(f"adapter {adapter_path} is in storage and this engine has no way to stage it "
+                                   f"for {self.base_url}")
+            path = self.stage(str(adapter_path))
+        else:
+            path = str(Path(adapter_path).resolve())
+        # The name changes with the files: a node's adapter can be retrained in place (fidelity rungs).
+        stamp = max((f.stat().st_mtime_ns for f in Path(path).glob("*")), default=0) if Path(path).is_dir() else 0
+        name = "trex-" + hashlib.sha256(f"{path}@{stamp}".encode()).hexdigest()[:12]
         try:
             reply = httpx.post(f"{self.base_url.rstrip('/')}/load_lora_adapter", timeout=self.timeout_s,
-                               json={"lora_name": name, "lora_path": str(Path(adapter_path).resolve())},
+                               json={"lora_name": name, "lora_path": path},
                                headers={"Authorization": f"Bearer {self.api_key}"})
         except httpx.HTTPError as err:
             raise RuntimeError(f"evaluation endpoint {self.base_url} is unreachable ({type(err).__name__}: {err})") from err

@@ -122,6 +122,7 @@ class Executor:
         self.settings = settings
         self.task = get_task(settings.task, **settings.task_options)
         self._engine = None   # a vllm/openai engine, built on first use and kept across jobs
+        self._stager = None   # openai engine + storage URI: puts adapters on the server's machine
 
     def run(self, job: Job) -> RunResult:
         """Run one job. A node folder that is a storage URI is worked in local scratch, uploaded
@@ -134,7 +135,10 @@ class Executor:
         with node_log(node_dir / "log.txt"):
             log.info("node %s: starting on Ray node %s", job.node_id, ray_node_id() or "-")
             try:
-                result = self._run(self._localized(job, node_dir) if remote else job, node_dir, phases, started)
+                # an adapter to evaluate on an openai server stays in storage: it is staged on the server's machine
+                names = ("parent_adapter",) if self.settings.config.engine == "openai" else ("parent_adapter", "adapter")
+                result = self._run(self._localized(job, node_dir, names) if remote else job, node_dir, phases,
+                                   started, location=job.node_dir if remote else None)
             except Exception as err:   # noqa: BLE001 - an experiment's failure is a FAILED node
                 log.exception("node %s failed", job.node_id)
                 tail = "".join(traceback.format_exception(err))[-3000:]
@@ -152,10 +156,10 @@ class Executor:
         return root / uuid.uuid4().hex[:12] / leaf
 
     @staticmethod
-    def _localized(job: Job, node_dir: Path) -> Job:
-        """The job with the adapters it reads from storage downloaded into its scratch."""
+    def _localized(job: Job, node_dir: Path, names: tuple[str, ...] = ("parent_adapter", "adapter")) -> Job:
+        """The job with the adapters it reads from storage (`names`) downloaded into its scratch."""
         fetched = {}
-        for name in ("parent_adapter", "adapter"):
+        for name in names:
             uri = getattr(job, name)
             if uri and storage.is_uri(uri):
                 fetched[name] = str(storage.download(uri, node_dir / f".{name}"))
@@ -184,7 +188,8 @@ class Executor:
         return result.model_copy(update={"adapter_path": moved(result.adapter_path),
                                          "predictions_path": moved(result.predictions_path)})
 
-    def _run(self, job: Job, node_dir: Path, phases: dict[str, float], started: float) -> RunResult:
+    def _run(self, job: Job, node_dir: Path, phases: dict[str, float], started: float,
+             location: str | None = None) -> RunResult:
         import torch
         from transformers import AutoTokenizer
 
@@ -248,7 +253,11 @@ class Executor:
         if job.dev_fraction < 1.0:     # a proxy rung: a fixed spread of the dev split
             examples = [examples[i] for i in dev_subset([e.kind for e in examples], job.dev_fraction)]
         chats = [self.task.messages(e.question) for e in examples]
-        completions = self._engine_for(model, tokenizer, adapter_path).generate(chats, c.max_new_tokens)
+        served = adapter_path
+        if c.engine == "openai" and location and adapter_path and not storage.is_uri(adapter_path):
+            served = storage.join(location, "adapter")      # the server's machine reads it from storage
+            storage.upload(Path(adapter_path), served)
+        completions = self._engine_for(model, tokenizer, served).generate(chats, c.max_new_tokens)
         rows, by_kind = [], defaultdict(list)
         predictions = []
         for example, completion in zip(examples, completions, strict=True):
@@ -285,11 +294,19 @@ class Executor:
             if c.engine == "vllm":
                 self._engine = VLLMEngine(s.model_path, gpu_memory_utilization=c.vllm_gpu_memory_utilization)
             elif c.engine == "openai":
-                self._engine = OpenAIEngine(str(c.engine_base_url), str(c.engine_model))
+                self._engine = OpenAIEngine(str(c.engine_base_url), str(c.engine_model), stage=self._stage)
             else:
                 raise ValueError(f"executor.engine={c.engine!r} is not one of hf, vllm, openai")
         self._engine.set_adapter(adapter_path)
         return self._engine
+
+    def _stage(self, location: str) -> str:
+        """The adapter at `location` copied onto the openai server's machine; its path there."""
+        from trex.eval.staging import stager_for
+
+        if self._stager is None:
+            self._stager = stager_for(str(self.settings.config.engine_base_url))
+        return self._stager(location)
 
     def _train_on_ray(self, job: Job, train: TrainConfig, model, dataset, node_dir: Path):  # type: ignore[no-untyped-def]
         """Train on Ray Train workers (any node: the rows travel through Ray, the adapter comes back
