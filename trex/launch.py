@@ -54,7 +54,10 @@ def swept_keys(argv: list[str]) -> set[str]:
     return {o.get_key_element() for o in overrides if o.is_sweep_override()}
 
 
-@hydra.main(config_path="../conf", config_name="config", version_base=None)
+CONF_DIR = str(Path(__file__).resolve().parent.parent / "conf")   # absolute: `trex run` calls main from another module
+
+
+@hydra.main(config_path=CONF_DIR, config_name="config", version_base=None)
 def main(cfg: DictConfig) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
                         datefmt="%H:%M:%S")

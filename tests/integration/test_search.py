@@ -36,7 +36,7 @@ def search_run(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory):
             search=SearchConfig(max_nodes=4, children_per_expansion=2, max_children=2, max_concurrent=2),
             llm=LLMConfig(backend="openai", model="scripted", base_url=endpoint.base_url, max_tokens=512),
             model=ModelConfig(name_or_path=str(tiny_model)),
-            executor=ExecutorConfig(eval_batch_size=8, max_new_tokens=8),
+            executor=ExecutorConfig(eval_batch_size=8, max_new_tokens=8, logging_steps=1),   # a loss per step
             tracker=TrackerConfig(kind="wandb", mode="offline"),
             cluster=ClusterConfig(kind="local", num_cpus=2),
             run_dir=str(runs), name="it")
@@ -162,3 +162,40 @@ def test_a_timed_out_researcher_call_costs_an_expansion_not_the_search(tiny_mode
     tree = Tree.load(tmp_path / "t" / "tree.json")
     assert len(tree) == 2 and tree["n0001"].spec.objective == "after the outage"
     assert outcome.stop_reason.startswith("max_nodes")
+
+
+def test_export_writes_a_loadable_model_and_a_recipe_that_trains_it_again(search_run, tiny_model: Path,
+                                                                           tmp_path: Path) -> None:
+    """`trex export` (adapter, then --merge) and `trex reproduce`: the recipe trains the same weights."""
+    import torch
+    import yaml
+    from peft import PeftModel
+    from safetensors.torch import load_file
+    from transformers import AutoModelForCausalLM
+
+    from trex import cli
+
+    outcome, run_dir, _ = search_run
+    node = max((n for n in outcome.tree if n.status is NodeStatus.SUCCEEDED and n.parent_id),
+               key=lambda n: n.depth)            # the deepest: a warm start continues its parent's adapter
+    out, merged = tmp_path / "adapter", tmp_path / "merged"
+    assert cli.main(["export", str(run_dir), "--node", node.id, "--out", str(out)]) == 0
+    assert {"adapter_config.json", "adapter_model.safetensors", "tokenizer_config.json", "README.md",
+            "recipe.yaml"} <= {p.name for p in out.iterdir()}
+    recipe = yaml.safe_load((out / "recipe.yaml").read_text())
+    warm = node.spec.train.init_from == "parent" and node.depth > 1
+    assert [s["node"] for s in recipe["steps"]] == ([node.parent_id] if warm else []) + [node.id]
+    assert f"base_model: {tiny_model}" in (out / "README.md").read_text()
+    assert cli.main(["export", str(run_dir), "--node", node.id, "--out", str(merged), "--merge"]) == 0
+
+    ids = torch.tensor([[1, 2, 3, 4, 5]])
+    with torch.no_grad():
+        tuned = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(tiny_model), str(out))(ids).logits
+        whole = AutoModelForCausalLM.from_pretrained(merged)(ids).logits
+    assert torch.allclose(tuned, whole, atol=1e-4)
+
+    assert cli.main(["reproduce", str(out / "recipe.yaml"), "--out", str(tmp_path / "again")]) == 0
+    again = load_file(tmp_path / "again" / node.id / "adapter" / "adapter_model.safetensors")
+    original = load_file(out / "adapter_model.safetensors")
+    assert again.keys() == original.keys()
+    assert all(torch.allclose(again[k], original[k], atol=1e-5) for k in original), "the recipe trained other weights"
