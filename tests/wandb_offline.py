@@ -69,8 +69,10 @@ def read_run(folder: Path) -> OfflineRun:
         kind = rec.WhichOneof("record_type")
         if kind == "run":
             r = rec.run
-            run.id, run.name, run.group, run.job_type = r.run_id, r.display_name, r.run_group, r.job_type
-            run.tags = list(r.tags)
+            # a later run record (a tag update) carries only what changed
+            run.id, run.name = r.run_id or run.id, r.display_name or run.name
+            run.group, run.job_type = r.run_group or run.group, r.job_type or run.job_type
+            run.tags = list(r.tags) or run.tags
             _items(r.config.update, run.config)
             _items(r.summary.update, run.summary)
         elif kind == "config":

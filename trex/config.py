@@ -158,7 +158,8 @@ class TrackerConfig:
     kind: str = "wandb"                # wandb | none
     project: str = "trex"
     mode: str = "auto"                 # auto (online if logged in, else offline) | offline | online
-    log_best_adapter: bool = False     # upload the best node's adapter as a W&B artifact
+    log_best_adapter: bool = False     # also log the best node's adapter on the search run
+    log_adapters: bool = True          # every node's adapter as an artifact (W&B's lineage view draws the tree)
 
 
 @dataclass(frozen=True)

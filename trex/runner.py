@@ -14,6 +14,7 @@ import ray
 import ftbench
 from trex import storage
 from trex.track.html_report import ReportWriter
+from trex.track.live import board_actor
 from trex.prompts import TaskCard
 from trex.agent.researcher import Researcher
 from trex.agent.sources import rules_for_task
@@ -27,7 +28,7 @@ from trex.llm.llamacpp import LlamaCppServer, builtin_gguf
 from trex.llm.supervisor import Supervisor
 from trex.model.resolve import resolve_model
 from trex.preflight import preflight
-from trex.progress import Progress
+from trex.progress import Budgets, Progress
 from trex.search.core import Outcome, Search
 from trex.search.loop import Loop, Timeouts
 from trex.search.planner import Numeric, Planner
@@ -142,7 +143,7 @@ def make_tracker(cfg: RunConfig, run_dir: Path) -> Tracker:
         from trex.track.wandb_tracker import WandbTracker
 
         return WandbTracker(cfg.tracker.project, cfg.tracker.mode, run_dir, cfg.search.policy,
-                            log_best_adapter=cfg.tracker.log_best_adapter)
+                            log_best_adapter=cfg.tracker.log_best_adapter, log_adapters=cfg.tracker.log_adapters)
     return NoTracker()
 
 
@@ -173,9 +174,10 @@ def data_llm(cfg: RunConfig, client: LLMClient) -> DataLLM:
                    temperature=cfg.llm.temperature, max_tokens=cfg.llm.max_tokens, timeout_s=cfg.llm.timeout_s)
 
 
-def executor_settings(cfg: RunConfig, task: str, model_path: str, data_llm: DataLLM | None) -> ExecutorSettings:
+def executor_settings(cfg: RunConfig, task: str, model_path: str, data_llm: DataLLM | None,
+                      board: object = None) -> ExecutorSettings:
     return ExecutorSettings(task=task, model_path=model_path, task_options=dict(cfg.task.options), data_llm=data_llm,
-                            config=cfg.executor)
+                            config=cfg.executor, board=board)
 
 
 def run_search(cfg: RunConfig) -> Outcome:
@@ -196,7 +198,8 @@ def run_search(cfg: RunConfig) -> Outcome:
             client, llm_server = make_client(cfg, stack, run_dir)
             researcher = make_researcher(cfg, task, client, run_dir, retry_invalid=numeric is Numeric.LLM)
             ops_llm = data_llm(cfg, client)
-        pool = ExecutorPool(executor_settings(cfg, task.name, model_path, ops_llm), cfg.search.max_concurrent,
+        board = board_actor()
+        pool = ExecutorPool(executor_settings(cfg, task.name, model_path, ops_llm, board), cfg.search.max_concurrent,
                             executor_demand(cfg), autoscale=cfg.cluster.kind == "ray")
         stack.callback(pool.shutdown)
         log.info("up to %d executor(s), each %s; proposals: %s%s", cfg.search.max_concurrent, pool.demand.total(),
@@ -216,7 +219,9 @@ def run_search(cfg: RunConfig) -> Outcome:
                         reference_score=cfg.task.reference_score, max_train_samples=cfg.executor.max_train_samples,
                         tree=tree, requeue_lost=cfg.cluster.on_executor_lost == "requeue", llm=llm_server,
                         artifacts=artifacts, on_save=saved)
-        with Progress(cfg.search.max_nodes, search.tree.spent_s) as progress:
+        budgets = Budgets(cfg.search.max_nodes, cfg.search.max_minutes, cfg.search.max_device_hours,
+                          cfg.search.max_llm_tokens)
+        with Progress(budgets, search.tree.spent_s, board=board, on_records=search.tracker.log_steps) as progress:
             loop = Loop(search, pool, timeouts=Timeouts(cfg.executor.node_timeout_s, cfg.executor.eval_timeout_s),
                         wait_for_resources_s=cfg.cluster.wait_for_resources_s,
                         on_change=lambda: progress.update(search.tree, len(search.promoting)))

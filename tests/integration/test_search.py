@@ -109,6 +109,13 @@ def test_wandb_offline_runs_were_written(search_run) -> None:
     assert set(runs) == {n.id for n in Tree.load(run_dir / "tree.json")} | {"search"}
     assert {r.group for r in runs.values()} == {run_dir.name}
     assert runs["search"].summary["tree"]["nrows"] == 4 and runs["n0001"].config["parent_id"] == "n0000"
+    # a trained node's run streamed its loss while it ran: from the executor's trainer, through the
+    # driver's progress board (Ray), into the node's W&B run; and it carries its adapter artifact
+    tree = Tree.load(run_dir / "tree.json")
+    for node in (n for n in tree if n.parent_id and n.status is NodeStatus.SUCCEEDED):
+        steps = [row["train/step"] for row in runs[node.id].history if "train/loss" in row]
+        assert steps and steps == sorted(steps), (node.id, runs[node.id].history)
+        assert [a.name for a in runs[node.id].artifacts] == [f"adapter-{runs[node.id].id}"]
 
 
 def test_time_budget_with_cancel_stops_in_flight_nodes(tiny_model: Path, tmp_path: Path) -> None:

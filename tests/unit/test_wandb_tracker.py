@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import spec_json
-from tests.wandb_offline import read_runs
+from tests.wandb_offline import read_run, read_runs
 from trex.search.core import baseline_spec
-from trex.track.wandb_tracker import TREE_COLUMNS, WandbTracker, run_id
+from trex.track.wandb_tracker import SPEC_COLUMNS, TREE_COLUMNS, WandbTracker, artifact_name, run_id
 from trex.tree.records import Cost, ExperimentSpec, NodeStatus, RunResult
 from trex.tree.store import Tree, write_json
 
@@ -78,10 +78,13 @@ def test_tree_table_final_scores_and_best_adapter(logged) -> None:
     assert ref["_type"] == "table-file"
     [table_file] = (run_dir / "wandb").glob(f"offline-run-*{search.id}/files/{ref['path']}")
     table = json.loads(table_file.read_text())
-    assert table["columns"] == TREE_COLUMNS
-    assert table["data"] == [["n0000", None, 0, 0.25, "SUCCEEDED", "baseline", "", False],
-                             ["n0001", "n0000", 1, 0.5, "SUCCEEDED", "learning_rate", "", False],
-                             ["n0002", "n0000", 1, None, "FAILED", "training_length", "", False]]
+    assert table["columns"] == TREE_COLUMNS + SPEC_COLUMNS
+    assert [row[:len(TREE_COLUMNS)] for row in table["data"]] == [
+        ["n0000", None, 0, 0.25, "SUCCEEDED", "baseline", "", False],
+        ["n0001", "n0000", 1, 0.5, "SUCCEEDED", "learning_rate", "", False],
+        ["n0002", "n0000", 1, None, "FAILED", "training_length", "", False]]
+    spec = dict(zip(SPEC_COLUMNS, table["data"][1][len(TREE_COLUMNS):], strict=True))
+    assert spec["objective"] == "lr up" and spec["train.learning_rate"] == 1e-3 and spec["data.max_samples"] == 32
     [artifact] = [a for a in search.artifacts if a.type == "model"]
     assert artifact.name == run_id(run_dir.name, "best-adapter")
     assert json.loads(artifact.metadata)["node"] == "n0001"
@@ -109,3 +112,33 @@ def test_a_wandb_failure_disables_the_tracker(tmp_path: Path, monkeypatch, caplo
         tracker.finish()
     assert not tracker.enabled and len(calls) == 1
     assert "disabling it" in caplog.text
+
+
+def test_a_node_run_streams_its_loss_while_it_runs_and_keeps_its_id_across_sessions(tmp_path: Path) -> None:
+    """node_started opens the run, log_steps streams train/loss, log_node closes it with the
+    summary and the adapter artifact; a second session (a resume) reopens the same run id."""
+    run_dir = tmp_path / "r"
+    run_dir.mkdir()
+    tree = small_tree(run_dir)
+    node = tree["n0001"]
+    first = WandbTracker("trex-test", "offline", run_dir, "uct")
+    first.node_started(node, "r")
+    first.log_steps("n0001", [{"step": 1, "loss": 2.0, "learning_rate": 1e-3}, {"step": 2, "loss": 1.5}])
+    first.finish()                                     # the session ends with the node still running
+    second = WandbTracker("trex-test", "offline", run_dir, "uct")
+    second.node_started(node, "r")
+    second.log_steps("n0001", [{"step": 1, "loss": 1.9}, {"step": 2, "loss": 1.2}, {"step": 3, "loss": 0.9}])
+    second.log_node(node, "r")
+    assert not second.open
+    second.finish()
+    assert first.enabled and second.enabled
+    sessions = [read_run(f) for f in sorted((run_dir / "wandb").glob("offline-run-*")) if "n0001" in f.name]
+    assert len(sessions) == 2 and {s.id for s in sessions} == {run_id("r", "n0001")}
+    losses = [[row["train/loss"] for row in s.history if "train/loss" in row] for s in sessions]
+    assert losses == [[2.0, 1.5], [1.9, 1.2, 0.9]]
+    assert [row["train/step"] for row in sessions[1].history if "train/step" in row] == [1, 2, 3]
+    final = sessions[1]
+    assert final.summary["score"] == 0.5 and final.config["parent_artifact"] == artifact_name("r", "n0000")
+    [artifact] = final.artifacts
+    assert artifact.name == artifact_name("r", "n0001") and artifact.type == "model"
+    assert [e.path for e in artifact.manifest.contents] == ["adapter_config.json"]

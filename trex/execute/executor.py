@@ -17,7 +17,7 @@ from collections import defaultdict
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 from ftbench import get_task
 from ftbench.base import Split
@@ -27,6 +27,7 @@ from trex.data.llm_ops import DataLLM
 from trex.faults import inject
 from trex.search.contracts import Job
 from trex.search.fidelity import dev_subset, segment_rows
+from trex.track.live import Reporter
 from trex.tree.records import Cost, InitFrom, LLMUsage, NodeStatus, RunResult, TrainConfig
 
 log = logging.getLogger(__name__)
@@ -39,6 +40,7 @@ class ExecutorSettings:
     task_options: dict[str, int] = field(default_factory=dict)
     data_llm: DataLLM | None = None     # the agent LLM, for the synthesize / llm_score data operators
     config: ExecutorConfig = ExecutorConfig()   # the run's `executor` config group, whole
+    board: Any = None                   # the driver's ProgressBoard actor (trex.track.live), if any
 
 
 def load_base_model(path: str, on_gpu: bool, quantization: str):  # type: ignore[no-untyped-def]
@@ -123,11 +125,13 @@ class Executor:
         self.task = get_task(settings.task, **settings.task_options)
         self._engine = None   # a vllm/openai engine, built on first use and kept across jobs
         self._stager = None   # openai engine + storage URI: puts adapters on the server's machine
+        self._progress = Reporter(None, "")   # the running job's live progress (one job at a time)
 
     def run(self, job: Job) -> RunResult:
         """Run one job. A node folder that is a storage URI is worked in local scratch, uploaded
         when the job ends (failed or not) and the scratch removed; its result names URIs."""
         remote = storage.is_uri(job.node_dir)
+        self._progress = Reporter(self.settings.board, job.node_id)
         node_dir = self._scratch(job) if remote else Path(job.node_dir)
         node_dir.mkdir(parents=True, exist_ok=True)
         started = time.monotonic()
@@ -211,6 +215,7 @@ class Executor:
         llm_usage = LLMUsage()
         if job.train:
             t = time.monotonic()
+            self._progress.phase("data")
             inject(node_dir, "data")
             built = build_sft_dataset(self.task, job.spec.data, job.data_seed, cache_dir() / "datasets", s.data_llm,
                                       c.data_llm_max_tokens)
@@ -229,12 +234,13 @@ class Executor:
             metrics["data_cached"] = float(built.cached)
             log.info("node %s: training on %d examples", job.node_id, samples)
             t = time.monotonic()
+            self._progress.phase("train")
             if c.backend == "ray_train":
                 model, stats = self._train_on_ray(job, train, model, dataset, node_dir)
             else:
                 setup = TrainSetup(tokenizer=tokenizer, train=train, out_dir=node_dir,
                                    parent_adapter=job.parent_adapter, bf16=c.bf16, logging_steps=c.logging_steps,
-                                   seed=job.seed)
+                                   seed=job.seed, progress=self._progress)
                 model, stats = train_node(model, dataset, setup, self.task, c.max_new_tokens)
             phases["train_s"] = time.monotonic() - t
             adapter_path, tokens = str(node_dir / "adapter"), stats.tokens
@@ -248,6 +254,7 @@ class Executor:
             if on_gpu:
                 torch.cuda.empty_cache()
         t = time.monotonic()
+        self._progress.phase(f"eval {job.split}")
         inject(node_dir, "eval")
         examples = self.task.load(job.split)
         if job.dev_fraction < 1.0:     # a proxy rung: a fixed spread of the dev split

@@ -301,6 +301,7 @@ class Search:
         self.tree.mark_running(node_id, self.wall())
         self.running.add(node_id)
         self._save()
+        self.tracker.node_started(self.tree[node_id], self.group)
         staged = self.rungs is not None and parent is not None
         return Job(node_id=node_id, spec=node.spec, node_dir=self.location(node_id),
                    seed=self.config.seed + int(node_id[1:]), train=parent is not None, data_seed=self.config.seed,

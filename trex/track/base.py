@@ -7,13 +7,29 @@ from trex.tree.records import Node
 
 
 class Tracker(Protocol):
-    def log_node(self, node: Node, group: str) -> None: ...
+    def node_started(self, node: Node, group: str) -> None:
+        """The node's job was handed to an executor."""
+        ...
+
+    def log_steps(self, node_id: str, records: list[dict[str, Any]]) -> None:
+        """Training log records (step, loss, ...) of a running node, as they arrive."""
+        ...
+
+    def log_node(self, node: Node, group: str) -> None:
+        """The node finished (or was promoted to a higher rung)."""
+        ...
 
     def finish(self) -> None: ...
 
 
 class NoTracker:
     """The do-nothing tracker (tracker=none, tests)."""
+
+    def node_started(self, node: Node, group: str) -> None:
+        pass
+
+    def log_steps(self, node_id: str, records: list[dict[str, Any]]) -> None:
+        pass
 
     def log_node(self, node: Node, group: str) -> None:
         pass

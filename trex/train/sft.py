@@ -5,6 +5,7 @@ import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 from datasets import Dataset
@@ -58,6 +59,20 @@ class PlainLossSFTTrainer(SFTTrainer):
         return (loss, outputs) if return_outputs else loss
 
 
+class ProgressCallback(TrainerCallback):
+    """Steps and log records to the driver's live view (trex.track.live.Reporter)."""
+
+    def __init__(self, reporter: Any) -> None:
+        self.reporter = reporter
+
+    def on_step_end(self, args, state, control, **kwargs):  # type: ignore[no-untyped-def]
+        self.reporter.step(state.global_step, state.max_steps)
+
+    def on_log(self, args, state, control, logs=None, **kwargs):  # type: ignore[no-untyped-def]
+        if logs:
+            self.reporter.logged({"step": state.global_step, **logs})
+
+
 class JsonlLogCallback(TrainerCallback):
     """Training logs to the node's train_log.jsonl and its log file, instead of stdout."""
 
@@ -88,6 +103,7 @@ class TrainSetup:
     bf16: bool
     logging_steps: int
     seed: int
+    progress: Any = None          # a trex.track.live.Reporter: steps and loss to the driver's live view
 
 
 def with_adapter(model: PreTrainedModel, setup: TrainSetup) -> tuple[PreTrainedModel, LoraConfig | None]:
@@ -116,6 +132,8 @@ def run_trainer(trainer: Trainer, setup: TrainSetup, tokens: int) -> tuple[PreTr
     """Train with trex's logging and guards, save the adapter to out_dir/adapter."""
     trainer.remove_callback(PrinterCallback)
     trainer.add_callback(JsonlLogCallback(setup.out_dir / "train_log.jsonl"))
+    if setup.progress is not None:
+        trainer.add_callback(ProgressCallback(setup.progress))
     trainer.add_callback(NonFiniteGuard())
     for callback in fault_callbacks(setup.out_dir):
         trainer.add_callback(callback)
