@@ -67,3 +67,12 @@ def test_trex_run_is_the_hydra_app_with_task_options() -> None:
                           capture_output=True, text=True, timeout=120, env={**os.environ, "HF_HUB_OFFLINE": "1"})
     assert proc.returncode == 0, proc.stderr
     assert "train_size: 8" in proc.stdout and "name: math" in proc.stdout
+
+
+def test_resume_and_compare_route_to_their_commands(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    proc = subprocess.run([sys.executable, "-m", "trex.cli", "resume", str(tmp_path / "r"), "--cfg", "job"],
+                          capture_output=True, text=True, timeout=120, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    assert proc.returncode == 0 and f"resume: {tmp_path / 'r'}" in proc.stdout, proc.stderr
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(["compare", str(tmp_path)])
+    assert exit_.value.code == 2 and "no run folders" in capsys.readouterr().err
