@@ -141,6 +141,31 @@ def carve(items: Sequence[T], held_fraction: float, seed: int) -> tuple[list[T],
     return ([x for i, x in enumerate(items) if i not in held], [x for i, x in enumerate(items) if i in held])
 
 
+SPLIT_MODES = ("official", "carve")
+OFFICIAL_DEV_SIZE = 50     # dev carved out of a test-only benchmark's test set in split_mode=official
+
+
+def check_split_mode(task: str, mode: str) -> None:
+    if mode not in SPLIT_MODES:
+        raise ValueError(f"{task}: split_mode={mode!r} is not one of {', '.join(SPLIT_MODES)} (official: the whole "
+                         "official test set is the test split; carve: train/dev/test carved from it, opt-in)")
+
+
+def official_splits(test: Sequence[T], seed: int, dev: Sequence[T] | None = None,
+                    dev_size: int = OFFICIAL_DEV_SIZE) -> dict[str, list[T]]:
+    """split_mode=official for a benchmark that publishes a test set and no training split:
+    test is the official test set, dev the official validation set when there is one, else
+    `dev_size` items carved from test with `seed` (and removed from it; the count is in the
+    task's version). Train is empty: training data comes from sources the Researcher finds
+    (Hub, files, synthesis), never silently from the test set."""
+    if dev is not None:
+        return {"train": [], "dev": list(dev), "test": list(test)}
+    if len(test) <= dev_size:
+        raise ValueError(f"the official test set has {len(test)} items, too few to carve a dev set of {dev_size}")
+    rest, held = carve(test, dev_size / len(test), seed)
+    return {"train": [], "dev": held, "test": rest}
+
+
 def drop_held_out(train: list[Example], *held_out: list[Example]) -> list[Example]:
     """`train` without the examples whose question also occurs in a held-out split."""
     held = {e.question for split in held_out for e in split}

@@ -36,6 +36,10 @@ def load_source(source: Source, ctx: Context, index: int) -> Dataset:
     if source.kind is SourceKind.TASK:
         rows = [{"question": e.question, "answer": e.answer, "solution": e.solution, "kind": e.kind,
                  "source": f"task:{ctx.task.name}"} for e in ftbench.load_for_training(ctx.task)]
+        if not rows:
+            raise ValueError(f"{label}: task {ctx.task.name!r} has no training split (a test-only benchmark in "
+                             "split_mode=official): use a Hub dataset, a file or synthesis as the source, or "
+                             "opt in to training on a carve of the test set with task.split_mode=carve")
         return Dataset.from_list(rows)
     if source.kind is SourceKind.FILE:
         path = Path(source.name).expanduser()
