@@ -74,7 +74,8 @@ def main() -> None:
             tokenizer.pad_token = tokenizer.eos_token
         completions = []
         for i in range(0, len(chats), 64):
-            texts = [tokenizer.apply_chat_template(c, tokenize=False, add_generation_prompt=True) for c in chats[i:i + 64]]
+            texts = [tokenizer.apply_chat_template(c, tokenize=False, add_generation_prompt=True)
+                     for c in chats[i:i + 64]]
             batch = tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False)
             with torch.inference_mode():
                 ids = model.generate(**batch, max_new_tokens=48, do_sample=False, pad_token_id=tokenizer.pad_token_id)

@@ -45,7 +45,8 @@ def main() -> None:
     ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
     from trex.config import ExecutorConfig
 
-    settings = ExecutorSettings(task="math", model_path=args.model, config=ExecutorConfig(eval_batch_size=64, max_new_tokens=48),
+    settings = ExecutorSettings(task="math", model_path=args.model,
+                                config=ExecutorConfig(eval_batch_size=64, max_new_tokens=48),
                                 task_options={"train_size": max(256, args.samples), "dev_size": args.dev})
     pool = ExecutorPool(settings, 1, Demand(cpus=1))
     spec = ExperimentSpec(objective="overhead", direction=Direction.LEARNING_RATE,
@@ -58,7 +59,8 @@ def main() -> None:
         result = ray.get(ref)
         pool.release(ref, actor_died=False)
         assert result.status.value == "SUCCEEDED", result.error
-        return {"variant": "trex", "wall_s": round(time.monotonic() - started, 2), "data_s": round(result.cost.data_s, 3),
+        return {"variant": "trex", "wall_s": round(time.monotonic() - started, 2),
+                "data_s": round(result.cost.data_s, 3),
                 "train_s": round(result.cost.train_s, 2), "eval_s": round(result.cost.eval_s, 2),
                 "data_cached": bool(result.metrics["data_cached"]), "score": result.score}
 
@@ -83,7 +85,8 @@ def main() -> None:
         "trex_over_bare_same_kernels": round(median("trex") / median("bare-same-kernels"), 3),
         "trex_over_bare_stock": round(median("trex") / median("bare-stock"), 3),
         "data_cache": {"cold_data_s": round(statistics.median(cold), 3), "cached_data_s": cached["data_s"],
-                       "cached_hit": cached["data_cached"], "saved_s": round(statistics.median(cold) - cached["data_s"], 3),
+                       "cached_hit": cached["data_cached"],
+                       "saved_s": round(statistics.median(cold) - cached["data_s"], 3),
                        "heavy_recipe": heavy},
     }
     print(json.dumps(report, indent=1))

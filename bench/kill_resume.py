@@ -19,11 +19,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.conftest import reply, spec_json  # noqa: E402
-from tests.integration.test_crash_resume import finished, kill_driver, launch  # noqa: E402
-from trex.llm.scripted import ScriptedEndpoint  # noqa: E402
-from trex.tree.records import LEARNING_RATES  # noqa: E402
-from trex.tree.store import Tree  # noqa: E402
+from tests.conftest import reply, spec_json
+from tests.integration.test_crash_resume import finished, kill_driver, launch
+from trex.llm.scripted import ScriptedEndpoint
+from trex.tree.records import LEARNING_RATES
+from trex.tree.store import Tree
 
 
 def many_specs():  # type: ignore[no-untyped-def]

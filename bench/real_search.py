@@ -60,7 +60,8 @@ def row_of(method: str, seed: int, run_dir: Path, exit_code: int, wall: float) -
             "best_proxy": bool(best.get("result") and (best["result"].get("fidelity", 1.0) < 1
                                                      or best["result"].get("dev_fraction", 1.0) < 1)),
             "promotions": sum(max(0, len(n.get("rung_scores", [])) - 1) for n in nodes),
-            "llm_s": tree.get("llm_usage", {}).get("seconds", 0.0), "llm_calls": tree.get("llm_usage", {}).get("calls", 0),
+            "llm_s": tree.get("llm_usage", {}).get("seconds", 0.0),
+            "llm_calls": tree.get("llm_usage", {}).get("calls", 0),
             "idle_slot_s": idle_slot_seconds(nodes, slots=2), "stop": final["stop_reason"], "run_dir": str(run_dir)}
 
 
@@ -92,7 +93,8 @@ def run_hand(seed: int, runs: Path) -> dict:
     node_dir.mkdir(parents=True)
     t0 = time.monotonic()
     executor = Executor(ExecutorSettings(task="math", model_path=resolve_model("builtin:smollm2-135m-instruct"),
-                                         task_options=TASK, config=ExecutorConfig(cpus_per_executor=os.cpu_count() or 1)))
+                                         task_options=TASK,
+                                         config=ExecutorConfig(cpus_per_executor=os.cpu_count() or 1)))
     dev = executor.run(Job(node_id="hand", spec=spec, node_dir=str(node_dir), seed=seed, data_seed=seed))
     test = executor.run(Job(node_id="hand", spec=spec, node_dir=str(node_dir), seed=seed, train=False,
                             split=Split.TEST, adapter=dev.adapter_path))
@@ -107,7 +109,8 @@ def render(rows: list[dict], meta: str) -> str:
            "| method | code | seed | best dev | test (best node) | wall (min) | nodes (failed) | LLM s (calls) "
            "| idle slot-s | stopped because |", "|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
-        out.append(f"| {r['method']} | {r.get('commit', '-')} | {r['seed']} | {r['best_dev']:.3f}{'*' * bool(r.get('best_proxy'))} | "
+        out.append(f"| {r['method']} | {r.get('commit', '-')} | {r['seed']} | "
+                   f"{r['best_dev']:.3f}{'*' * bool(r.get('best_proxy'))} | "
                    f"{fmt(r.get('test'))} | "
                    f"{r['wall_s'] / 60:.1f} | {r['nodes']} ({r.get('failed', 0)}) | {r['llm_s'] or 0:.0f} "
                    f"({r.get('llm_calls', 0)}) | {r['idle_slot_s']:.0f} | {r.get('stop', 'one fixed run')} |")
@@ -122,7 +125,8 @@ def render(rows: list[dict], meta: str) -> str:
         rs = [r for r in rows if r.get("group", r["method"]) == group]
         tests = [r["test"] for r in rs if r.get("test") is not None]
         out.append(f"| {group} | {len(rs)} ({', '.join(str(r['seed']) for r in rs)}) | "
-                   f"{statistics.fmean(r['best_dev'] for r in rs):.3f} | {fmt(statistics.fmean(tests) if tests else None)} | "
+                   f"{statistics.fmean(r['best_dev'] for r in rs):.3f} | "
+                   f"{fmt(statistics.fmean(tests) if tests else None)} | "
                    f"{statistics.fmean(r['wall_s'] for r in rs) / 60:.1f} |")
     return "\n".join(out) + "\n"
 
@@ -148,7 +152,8 @@ def main() -> None:
             "(2 executor slots, 1 core each; the agent LLM is llama.cpp on the same cores).")
     if args.collect:
         method, seed, run_dir = args.collect
-        row = row_of(method, int(seed), Path(run_dir), 0, json.loads((Path(run_dir) / "final.json").read_text())["wall_s"])
+        row = row_of(method, int(seed), Path(run_dir), 0,
+                     json.loads((Path(run_dir) / "final.json").read_text())["wall_s"])
         with open(out.with_suffix(".jsonl"), "a") as fh:
             fh.write(json.dumps(row) + "\n")
     elif not args.report:

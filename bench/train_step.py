@@ -15,9 +15,9 @@ from pathlib import Path
 
 
 def run(trainer_cls: type, model_path: str, dataset, out: Path) -> tuple[float, list[float]]:
-    import trex.train.sft as sft
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    import trex.train.sft as sft
     from trex.tree.records import TrainConfig
 
     original = sft.PlainLossSFTTrainer
@@ -52,7 +52,8 @@ def main() -> None:
     from trex.tree.records import DataRecipe
 
     torch.set_num_threads(args.threads)
-    dataset = build_sft_dataset(ftbench.get_task("math", train_size=256), DataRecipe(max_samples=args.samples), 0).dataset
+    dataset = build_sft_dataset(ftbench.get_task("math", train_size=256), DataRecipe(max_samples=args.samples),
+                                0).dataset
     work = Path(tempfile.mkdtemp())
     fused_s, fused_losses = run(SFTTrainer, args.model, dataset, work / "fused")
     plain_s, plain_losses = run(PlainLossSFTTrainer, args.model, dataset, work / "plain")

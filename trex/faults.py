@@ -42,7 +42,7 @@ def planned(node_dir: Path, phase: str) -> str | None:
     return str(entry["fault"])
 
 
-def perform(fault: str, phase: str, model=None) -> None:  # type: ignore[no-untyped-def]
+def perform(fault: str, phase: str, model=None) -> None:
     """Make the fault happen in this process."""
     import torch
 
@@ -75,7 +75,7 @@ def fault_callbacks(node_dir: Path, step: int = 2) -> list[Any]:
     from transformers import TrainerCallback
 
     class FaultAtStep(TrainerCallback):
-        def on_step_begin(self, args, state, control, model=None, **kwargs):  # type: ignore[no-untyped-def]
+        def on_step_begin(self, args, state, control, model=None, **kwargs):
             if state.global_step + 1 == step:
                 perform(str(fault), "train", model)
 

@@ -8,7 +8,6 @@ import time
 
 from ftbench.offline import env_true
 
-
 _H2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 _H2_STATUS = {0x88: 200, 0x89: 204, 0x8A: 206, 0x8B: 304, 0x8C: 400, 0x8D: 404, 0x8E: 500}   # HPACK static table
 GCS_PATH = "/ray.rpc.NodeInfoGcsService/GetClusterId"
@@ -25,8 +24,8 @@ def _hpack_int(n: int, bits: int) -> bytes:
         return bytes([n])
     out, n = [limit], n - limit
     while n >= 128:
-        out, n = out + [n % 128 | 128], n // 128
-    return bytes(out + [n])
+        out, n = [*out, n % 128 | 128], n // 128
+    return bytes([*out, n])
 
 
 def _hpack(name: int | str, value: str) -> bytes:

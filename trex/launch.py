@@ -66,12 +66,12 @@ def main(cfg: DictConfig) -> None:
     overridden = [o.split("=", 1)[0].lstrip("+~") for o in HydraConfig.get().overrides.task]
     try:
         data = sweep_job(OmegaConf.to_container(cfg, resolve=True), overridden)  # type: ignore[arg-type]
-        run_cfg = from_dict(data, ftbench.list_tasks(), overridden)  # type: ignore[arg-type]
+        run_cfg = from_dict(data, ftbench.list_tasks(), overridden)
     except ConfigError as err:
         print(f"trex: {err}", file=sys.stderr)
         sys.exit(2)
-    from trex.search.loop import SearchInterrupted
     from trex.runner import run_search
+    from trex.search.loop import SearchInterrupted
 
     try:
         outcome = run_search(run_cfg)

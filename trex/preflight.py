@@ -19,9 +19,9 @@ from pathlib import Path
 from typing import Any
 
 import ftbench
+from ftbench.offline import offline_variable
 from trex import storage
 from trex.config import ClusterConfig, ConfigError, LLMConfig, RunConfig
-from ftbench.offline import offline_variable
 from trex.grpc_probe import CLIENT_PATH, GCS_PATH, grpc_problem
 from trex.model.resolve import BUILTIN_PREFIX, BUILTINS
 

@@ -8,14 +8,12 @@ import time
 from contextlib import ExitStack
 from dataclasses import asdict
 from pathlib import Path
+from typing import cast
 
 import ray
 
 import ftbench
 from trex import storage
-from trex.track.html_report import ReportWriter
-from trex.track.live import board_actor
-from trex.prompts import TaskCard
 from trex.agent.researcher import Researcher
 from trex.agent.sources import rules_for_task
 from trex.agent.tools import ResearchTools
@@ -29,12 +27,16 @@ from trex.llm.supervisor import Supervisor
 from trex.model.resolve import resolve_model
 from trex.preflight import preflight
 from trex.progress import Budgets, Progress
+from trex.prompts import TaskCard
+from trex.search.contracts import Pool
 from trex.search.core import Outcome, Search
 from trex.search.loop import Loop, Timeouts
 from trex.search.planner import Numeric, Planner
 from trex.search.sampler import NumericSampler
 from trex.search.space import Space
 from trex.track.base import NoTracker, Tracker
+from trex.track.html_report import ReportWriter
+from trex.track.live import board_actor
 from trex.tree.store import Tree, write_json
 
 log = logging.getLogger(__name__)
@@ -204,7 +206,8 @@ def run_search(cfg: RunConfig) -> Outcome:
         stack.callback(pool.shutdown)
         log.info("up to %d executor(s), each %s; proposals: %s%s", cfg.search.max_concurrent, pool.demand.total(),
                  numeric.value, f" (agent LLM {cfg.llm.model})" if researcher else " (no LLM)")
-        sampler = NumericSampler(Space(max_samples=cfg.executor.max_train_samples), startup=cfg.researcher.sampler_startup)
+        sampler = NumericSampler(Space(max_samples=cfg.executor.max_train_samples),
+                                 startup=cfg.researcher.sampler_startup)
         planner = Planner(numeric, researcher, sampler, cfg.search.children_per_expansion,
                           max_samples=cfg.executor.max_train_samples, sampler_children=cfg.researcher.sampler_children)
         artifacts = run_location(cfg, run_dir)
@@ -222,11 +225,13 @@ def run_search(cfg: RunConfig) -> Outcome:
         budgets = Budgets(cfg.search.max_nodes, cfg.search.max_minutes, cfg.search.max_device_hours,
                           cfg.search.max_llm_tokens)
         with Progress(budgets, search.tree.spent_s, board=board, on_records=search.tracker.log_steps) as progress:
-            loop = Loop(search, pool, timeouts=Timeouts(cfg.executor.node_timeout_s, cfg.executor.eval_timeout_s),
+            # ExecutorPool's handles are Ray ObjectRefs, the Pool protocol's any Hashable
+            loop = Loop(search, cast(Pool, pool),
+                        timeouts=Timeouts(cfg.executor.node_timeout_s, cfg.executor.eval_timeout_s),
                         wait_for_resources_s=cfg.cluster.wait_for_resources_s,
                         on_change=lambda: progress.update(search.tree, len(search.promoting)))
             outcome = loop.run()
     log.info("done (%s): best dev %s; summary at %s, report at %s", outcome.stop_reason,
-             f"{outcome.tree.best().score:.3f}" if outcome.tree.best() else "-", run_dir / "summary.md",
+             f"{best.score:.3f}" if (best := outcome.tree.best()) else "-", run_dir / "summary.md",
              (run_dir / "report.html").resolve().as_uri())
     return outcome

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import sys
 import time
 from dataclasses import replace
@@ -63,8 +62,10 @@ def compare(seeds: range, variants: dict[str, dict]) -> dict:
         for n in BUDGETS:
             cell, base = rows[name][n], rows[ref][n]
             table[name][str(n)] = {k: mean_sd(v) for k, v in cell.items()}
-            table[name][str(n)]["true_minus_full"] = mean_sd([a - b for a, b in zip(cell["true"], base["true"])])
-            table[name][str(n)]["best_minus_full"] = mean_sd([a - b for a, b in zip(cell["best"], base["best"])])
+            table[name][str(n)]["true_minus_full"] = mean_sd([a - b for a, b in
+                                                              zip(cell["true"], base["true"], strict=False)])
+            table[name][str(n)]["best_minus_full"] = mean_sd([a - b for a, b in
+                                                              zip(cell["best"], base["best"], strict=False)])
     return table
 
 

@@ -104,7 +104,8 @@ def render(result: dict[str, Any]) -> str:
               "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for row in result["utilization"].values():
         d, i = row["duration_s"], row["idle_share"]
-        lines.append(f"| {row['numeric']} | {row['mode']} | {row['propose_s']:g} | {row['nodes']} | {_pm(row['utilization'])} | "
+        lines.append(f"| {row['numeric']} | {row['mode']} | {row['propose_s']:g} | {row['nodes']} | "
+                     f"{_pm(row['utilization'])} | "
                      f"{_pm(row['mid_utilization'])} | {i['ramp_up']:.1%} / {i['mid_run']:.1%} / {i['drain']:.1%} | "
                      f"{_pm(row['makespan_h'], 2)} | {_pm(row['best_final'])} | "
                      f"{d['mean']:.0f} | {d['cv']:.2f} | {d['p10']:.0f}-{d['p90']:.0f} |")

@@ -14,8 +14,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from bench.search.simulate import SimConfig, simulate  # noqa: E402
-from trex.tree.policy import Backup, PolicySettings  # noqa: E402
+from bench.search.simulate import SimConfig, simulate
+from trex.tree.policy import Backup, PolicySettings
 
 
 def curve(policy: str, settings: PolicySettings, seeds: int, nodes: int = 50) -> tuple[float, float]:

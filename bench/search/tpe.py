@@ -14,10 +14,9 @@ import optuna
 from bench.search.proposer import KINDS, baseline_spec
 from bench.search.simulate import node_rng
 from bench.search.surface import score
-from trex.tree.records import (LEARNING_RATES, AnswerFormat, DataRecipe, Direction, ExperimentSpec, InitFrom,
-                               TrainConfig)
+from trex.tree.records import LEARNING_RATES, AnswerFormat, DataRecipe, Direction, ExperimentSpec, InitFrom, TrainConfig
 
-SAMPLES: tuple[int, ...] = tuple(2 ** e for e in range(4, 16)) + (50_000,)
+SAMPLES: tuple[int, ...] = (*(2 ** e for e in range(4, 16)), 50_000)
 
 
 def spec_of(trial: optuna.Trial) -> ExperimentSpec:

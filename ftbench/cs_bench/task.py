@@ -139,10 +139,10 @@ class CsBenchTask(TaskTexts):
         form = example.meta["format"]
         if form == MULTIPLE_CHOICE:
             found = _LETTER.search(prediction)
-            return float(bool(found) and found.group(1) == example.answer)
+            return float(found is not None and found.group(1) == example.answer)
         if form == ASSERTION:
             found = _TRUTH.search(prediction)
-            return float(bool(found) and found.group(1).lower() == example.answer)
+            return float(found is not None and found.group(1).lower() == example.answer)
         return float(bool(prediction.strip()) and normalize_blank(prediction) == normalize_blank(example.answer))
 
     def aggregate(self, predictions: list[str], examples: list[Example]) -> float:

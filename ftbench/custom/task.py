@@ -103,7 +103,8 @@ class CustomTask:
         if metric not in METRICS:
             raise ValueError(f"custom: metric={metric!r} is not accepted; choose one of {', '.join(METRICS)}")
         if source == "fixture":
-            train, dev, test = (p or str(FIXTURE / f"{s}.jsonl") for p, s in ((train, "train"), (dev, "dev"), (test, "test")))
+            train, dev, test = (p or str(FIXTURE / f"{s}.jsonl")
+                                for p, s in ((train, "train"), (dev, "dev"), (test, "test")))
             description = description or (FIXTURE / "description.txt").read_text(encoding="utf-8")
         if not description or not str(description).strip():
             raise ValueError("custom: description= is required: tell the Researcher (and the model) what the task is")
@@ -128,7 +129,8 @@ class CustomTask:
             rows = read_table(path)
         except UnreadableFile as err:
             where = f" {err.where}" if err.where else ""
-            raise ValueError(f"custom: {split}={err.path!r}{where}: {err.detail}; fix the file or give another") from None
+            raise ValueError(f"custom: {split}={err.path!r}{where}: {err.detail}; "
+                             "fix the file or give another") from None
         if not rows:
             raise ValueError(f"custom: {split}={str(path)!r} holds no rows")
         ids = [_text(r.get("id")) for r in rows]
@@ -235,7 +237,7 @@ class CustomTask:
             gold = [e.answer for e in examples]
             present = [label for label in self.labels if label in set(gold) | set(predictions)]
             return float(f1_score(gold, predictions, labels=present, average="macro", zero_division=0))
-        return sum(self.score(p, e) for p, e in zip(predictions, examples)) / len(examples)
+        return sum(self.score(p, e) for p, e in zip(predictions, examples, strict=False)) / len(examples)
 
 
 _METRIC_TEXT = {

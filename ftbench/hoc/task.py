@@ -140,5 +140,5 @@ class HocTask(TaskTexts):
             raise ValueError(f"hoc: {len(predictions)} predictions for {len(examples)} examples")
         active = gold.any(axis=0) | predicted.any(axis=0)
         if not active.any():   # every gold and every prediction is 'none'
-            return sum(self.score(p, e) for p, e in zip(predictions, examples)) / len(examples)
+            return sum(self.score(p, e) for p, e in zip(predictions, examples, strict=False)) / len(examples)
         return float(f1_score(gold[:, active], predicted[:, active], average="macro", zero_division=0))

@@ -18,23 +18,27 @@ import difflib
 import math
 import re
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Set as AbstractSet
 from functools import lru_cache
 from pathlib import Path
 
 ROUGE_TASKS = ("1-1", "2-7", "3-2", "3-8")
 NO_SENTENCE = math.log(216)            # 3-4/3-5: the distance given when no term is found
-DISPUTE_FOCI = ("诉讼主体", "租金情况", "利息", "本金争议", "责任认定", "责任划分", "损失认定及处理", "原审判决是否适当",
-                "合同效力", "财产分割", "责任承担", "鉴定结论采信问题", "诉讼时效", "违约", "合同解除", "肇事逃逸")
+DISPUTE_FOCI = ("诉讼主体", "租金情况", "利息", "本金争议", "责任认定", "责任划分", "损失认定及处理",
+                "原审判决是否适当", "合同效力", "财产分割", "责任承担", "鉴定结论采信问题", "诉讼时效", "违约",
+                "合同解除", "肇事逃逸")
 MARITAL_LABELS = ("婚后有子女", "限制行为能力子女抚养", "有夫妻共同财产", "支付抚养费", "不动产分割", "婚后分局",
                   "二次起诉离婚", "按月给付抚养费", "准予离婚", "有夫妻共同债务", "婚前个人财产", "法定离婚",
                   "不履行家庭义务", "存在非婚生子", "适当帮助", "不履行离婚协议", "损害赔偿", "感情不和分居满二年",
                   "子女随非抚养权人生活", "婚后个人财产")
-TOPICS = ("婚姻家庭", "劳动纠纷", "交通事故", "债权债务", "刑事辩护", "合同纠纷", "房产纠纷", "侵权", "公司法", "医疗纠纷",
-          "拆迁安置", "行政诉讼", "建设工程", "知识产权", "综合咨询", "人身损害", "涉外法律", "海事海商", "消费权益", "抵押担保")
-EVENTS = ("支付/给付", "欺骗", "搜查/扣押", "要求/请求", "卖出", "买入", "获利", "拘捕", "鉴定", "同意/接受", "供述", "联络",
-          "帮助/救助", "租用/借用", "受伤", "伪造", "卖淫", "伤害人身", "赔偿", "归还/偿还")
-ENTITY_TYPES = ("犯罪嫌疑人", "受害人", "被盗货币", "物品价值", "盗窃获利", "被盗物品", "作案工具", "时间", "地点", "组织机构")
+TOPICS = ("婚姻家庭", "劳动纠纷", "交通事故", "债权债务", "刑事辩护", "合同纠纷", "房产纠纷", "侵权", "公司法",
+          "医疗纠纷", "拆迁安置", "行政诉讼", "建设工程", "知识产权", "综合咨询", "人身损害", "涉外法律", "海事海商",
+          "消费权益", "抵押担保")
+EVENTS = ("支付/给付", "欺骗", "搜查/扣押", "要求/请求", "卖出", "买入", "获利", "拘捕", "鉴定", "同意/接受", "供述",
+          "联络", "帮助/救助", "租用/借用", "受伤", "伪造", "卖淫", "伤害人身", "赔偿", "归还/偿还")
+ENTITY_TYPES = ("犯罪嫌疑人", "受害人", "被盗货币", "物品价值", "盗窃获利", "被盗物品", "作案工具", "时间", "地点",
+                "组织机构")
 CHARGES = tuple(Path(__file__).with_name("charges.txt").read_text(encoding="utf-8").split())
 
 _DIGITS = {"零": 0, "〇": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9}
@@ -75,7 +79,7 @@ def numerals_to_digits(text: str) -> str:
     return _NUMERAL_RUN.sub(convert, text)
 
 
-def set_f1(predicted: set[str], gold: set[str]) -> float:
+def set_f1(predicted: AbstractSet[Hashable], gold: AbstractSet[Hashable]) -> float:
     """F1 between two label sets (0 when either is empty)."""
     hits = len(predicted & gold)
     if not hits:
@@ -192,7 +196,7 @@ def entity_f1(prediction: str, reference: str) -> float:
 def trigger_f1(prediction: str, reference: str) -> float:
     """2-10: words paired in order ("a;b" against "a;b"), soft-F1 of the pairs."""
     gold, found = reference.split(";"), prediction.split(";")
-    overlap = sum(rc_f1(g, p) for g, p in zip(gold, found))
+    overlap = sum(rc_f1(g, p) for g, p in zip(gold, found, strict=False))
     precision, recall = overlap / len(found), overlap / len(gold)
     return 2 * precision * recall / (precision + recall) if precision + recall else 0.0
 
@@ -290,7 +294,7 @@ def corpus_score(task: str, predictions: Sequence[str], references: Sequence[str
         return 0.0
     if task == "2-1":
         tp, fp, fn = (sum(c) for c in zip(*(proofread_counts(p, r, s) for p, r, s in
-                                             zip(predictions, references, sources, strict=True))))
+                                             zip(predictions, references, sources, strict=True)), strict=False))
         return f_half(tp, fp, fn)
     if task in ("3-4", "3-5"):
         mean = sum(sentence_distance(p, r) for p, r in zip(predictions, references, strict=True)) / len(predictions)

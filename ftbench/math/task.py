@@ -105,7 +105,8 @@ class MathTask:
         return generate(Split.TEST, self.test_size, dev)
 
     def messages(self, question: str) -> list[dict[str, str]]:
-        return [{"role": "user", "content": f"Solve this word problem. Finish with the sentence \"The answer is\" followed by the number.\n{question}"}]
+        return [{"role": "user", "content": "Solve this word problem. Finish with the sentence \"The answer is\" "
+                                            f"followed by the number.\n{question}"}]
 
     def target(self, example: Example, reasoning: bool = False) -> str:
         if reasoning and example.solution:

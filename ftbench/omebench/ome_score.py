@@ -29,7 +29,7 @@ def _rdkit() -> tuple[Any, Any]:
         from rdkit import Chem, DataStructs, RDLogger
     except ImportError as err:
         raise ImportError("oMeBench scores intermediates with RDKit; install it with `pip install -e .[chem]`") from err
-    RDLogger.DisableLog("rdApp.*")
+    RDLogger.DisableLog("rdApp.*")  # type: ignore[attr-defined]  # missing from rdkit's stubs
     return Chem, DataStructs
 
 

@@ -66,7 +66,8 @@ def to_example(row: dict[str, Any], ex_id: str) -> Example:
     rationale = "\n".join(f"Step {s['step']} ({s['subtype']}): {s['rationale']}" for s in steps if s.get("rationale"))
     level = row.get("level", "")
     return Example(id=ex_id, question=question_text(row), answer=json.dumps(gold), solution=rationale,
-                   kind=level if level in KINDS else "", meta={"reaction_id": row["reaction_id"], "name": row.get("name", "")})
+                   kind=level if level in KINDS else "",
+                   meta={"reaction_id": row["reaction_id"], "name": row.get("name", "")})
 
 
 def parse_steps(text: str) -> list[dict[str, str]] | None:
@@ -83,7 +84,8 @@ def parse_steps(text: str) -> list[dict[str, str]] | None:
         if isinstance(data, dict):
             data = data.get("mechanism")
         if isinstance(data, list) and data and all(
-                isinstance(s, dict) and isinstance(s.get("subtype"), str) and isinstance(s.get("intermediate_smiles"), str)
+                isinstance(s, dict) and isinstance(s.get("subtype"), str)
+                and isinstance(s.get("intermediate_smiles"), str)
                 for s in data):
             return data
     return None
@@ -136,7 +138,8 @@ class OMeBenchTask(TaskTexts):
         return [{"role": "user", "content": prompt}]
 
     def target(self, example: Example, reasoning: bool = False) -> str:
-        steps = [{k: s[k] for k in ("step", "type", "subtype", "intermediate_smiles")} for s in json.loads(example.answer)]
+        steps = [{k: s[k] for k in ("step", "type", "subtype", "intermediate_smiles")}
+                 for s in json.loads(example.answer)]
         body = ",\n".join(json.dumps(s) for s in steps)
         answer = f"[ANSWER]\n[\n{body}\n]\n[/ANSWER]"
         return f"{example.solution}\n\n{answer}" if reasoning and example.solution else answer

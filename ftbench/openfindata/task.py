@@ -119,7 +119,8 @@ class OpenFinDataTask(TaskTexts):
     def messages(self, question: str) -> list[dict[str, str]]:
         return [
             {"role": "system", "content": "你是一名专业的金融助手，熟悉中国金融市场、金融术语和金融数据。"},
-            {"role": "user", "content": f"{question}\n\n请作答。选择题在最后一行写“答案：”加所选选项的字母（如“答案：B”）；"
+            {"role": "user", "content": f"{question}\n\n请作答。"
+                                        "选择题在最后一行写“答案：”加所选选项的字母（如“答案：B”）；"
                                         "要求列出实体的题目在最后一行写“答案：”加全部实体，用顿号“、”分隔。"},
         ]
 

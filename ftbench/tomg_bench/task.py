@@ -145,7 +145,8 @@ class TomgBenchTask(TaskTexts):
         if self.test_scale not in TEST_REPOS:
             raise ValueError(f"tomg_bench: test_scale={self.test_scale!r} is not one of {tuple(TEST_REPOS)}")
         if self.openmolins_scale not in OPENMOLINS_SCALES:
-            raise ValueError(f"tomg_bench: openmolins_scale={self.openmolins_scale!r} is not one of {OPENMOLINS_SCALES}")
+            raise ValueError(f"tomg_bench: openmolins_scale={self.openmolins_scale!r} "
+                             f"is not one of {OPENMOLINS_SCALES}")
         if self.source == "fixture":
             self.dev_fraction = 0.34
 
@@ -182,7 +183,8 @@ class TomgBenchTask(TaskTexts):
         return train if split is Split.TRAIN else dev
 
     def messages(self, question: str) -> list[dict[str, str]]:
-        return [{"role": "system", "content": "You are a chemist's assistant. Propose one molecule that satisfies the request."},
+        return [{"role": "system",
+                 "content": "You are a chemist's assistant. Propose one molecule that satisfies the request."},
                 {"role": "user", "content": f"{question}\nYou may reason first, but end your reply with one line of "
                                             "the form\nMolecule: <SMILES>"}]
 

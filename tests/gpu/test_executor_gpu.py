@@ -42,13 +42,13 @@ def test_executor_trains_and_evaluates_on_cuda(tiny_model: Path, tmp_path: Path)
 
 def test_qlora_trains_a_4bit_base_model(tiny_model: Path, tmp_path: Path) -> None:
     pytest.importorskip("bitsandbytes")
+    from trex.config import ExecutorConfig
     from trex.execute.executor import Executor, ExecutorSettings, Job
     from trex.tree.records import DataRecipe, Direction, ExperimentSpec, NodeStatus, TrainConfig
 
-    from trex.config import ExecutorConfig
-
     executor = Executor(ExecutorSettings(task="math", model_path=str(tiny_model),
-                                         config=ExecutorConfig(quantization="nf4"), task_options={"train_size": 256, "dev_size": 16, "test_size": 16}))
+                                         config=ExecutorConfig(quantization="nf4"),
+                                         task_options={"train_size": 256, "dev_size": 16, "test_size": 16}))
     spec = ExperimentSpec(objective="qlora", direction=Direction.LEARNING_RATE, data=DataRecipe(max_samples=32),
                           train=TrainConfig(learning_rate=1e-3))
     result = executor.run(Job(node_id="n0001", spec=spec, node_dir=str(tmp_path / "q"), seed=0))

@@ -49,7 +49,7 @@ def test_server_actor_serves_and_stops(served_model: Path, tmp_path: Path) -> No
             client = LLMClient(server.base_url, str(served_model), "not-needed", mode=StructuredMode.JSON_SCHEMA,
                                temperature=0.0, max_tokens=32, timeout_s=120)
             client.check()
-            reply = client._client.chat.completions.create(   # noqa: SLF001 - a plain request, no schema
+            reply = client._client.chat.completions.create(   # a plain request, no schema
                 model=str(served_model), messages=[{"role": "user", "content": "Hi"}], max_tokens=8)
             assert len(reply.choices) == 1 and reply.usage.completion_tokens > 0
             host_port = server.base_url.removesuffix("/v1")

@@ -23,8 +23,16 @@ import ray
 
 from tests.conftest import S3_ENV, reply, spec_json
 from trex import storage
-from trex.config import (ClusterConfig, ExecutorConfig, LLMConfig, ModelConfig, RunConfig, SearchConfig, TaskConfig,
-                         TrackerConfig)
+from trex.config import (
+    ClusterConfig,
+    ExecutorConfig,
+    LLMConfig,
+    ModelConfig,
+    RunConfig,
+    SearchConfig,
+    TaskConfig,
+    TrackerConfig,
+)
 from trex.llm.llamacpp import free_port
 from trex.llm.scripted import ScriptedEndpoint
 from trex.tree.records import InitFrom, NodeStatus
@@ -52,9 +60,9 @@ class LocalCluster:
         deadline = time.monotonic() + 90
         while time.monotonic() < deadline:
             out = subprocess.run([sys.executable, "-c", (
-                "import json, ray; ray.init(address=%r, logging_level='ERROR');"
+                f"import json, ray; ray.init(address={self.address!r}, logging_level='ERROR');"
                 "print(json.dumps([[x['NodeID'], 'accel' in x['Resources']] for x in ray.nodes() if x['Alive']]))"
-            ) % self.address], env=ENV, capture_output=True, text=True, timeout=60)
+            )], env=ENV, capture_output=True, text=True, timeout=60)
             if out.returncode == 0:
                 nodes = json.loads(out.stdout.strip().splitlines()[-1])
                 if len(nodes) == n:

@@ -29,8 +29,17 @@ import psutil
 import pytest
 
 from tests.conftest import reply, spec_json
-from trex.config import (ClusterConfig, ExecutorConfig, LLMConfig, ModelConfig, ResearcherConfig, RunConfig,
-                         SearchConfig, TaskConfig, TrackerConfig)
+from trex.config import (
+    ClusterConfig,
+    ExecutorConfig,
+    LLMConfig,
+    ModelConfig,
+    ResearcherConfig,
+    RunConfig,
+    SearchConfig,
+    TaskConfig,
+    TrackerConfig,
+)
 from trex.tree.records import LEARNING_RATES, NodeStatus
 from trex.tree.store import Tree
 

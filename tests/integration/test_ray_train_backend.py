@@ -19,10 +19,9 @@ def local_ray():
 @pytest.mark.timeout(600)
 def test_one_cpu_worker_trains_and_reports_through_the_node_folder(tiny_model: Path, tmp_path: Path,
                                                                    local_ray) -> None:
+    from trex.config import ExecutorConfig
     from trex.execute.executor import Executor, ExecutorSettings, Job
     from trex.tree.records import DataRecipe, Direction, ExperimentSpec, NodeStatus, TrainConfig
-
-    from trex.config import ExecutorConfig
 
     config = ExecutorConfig(backend="ray_train", workers=1, cpus_per_worker=1, max_new_tokens=4, eval_batch_size=8)
     settings = ExecutorSettings(task="math", model_path=str(tiny_model), config=config,

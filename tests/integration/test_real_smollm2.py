@@ -58,10 +58,10 @@ def test_converted_model_agrees_with_llama_cpp(converted: Path) -> None:
 
 def test_one_researcher_call_returns_a_valid_spec(tmp_path: Path) -> None:
     from ftbench import get_task
-    from trex.prompts import TaskCard
     from trex.agent.researcher import Researcher, parse_proposals
-    from trex.search.core import baseline_spec
     from trex.llm.client import LLMClient, StructuredMode
+    from trex.prompts import TaskCard
+    from trex.search.core import baseline_spec
     from trex.tree.records import NodeStatus, RunResult
     from trex.tree.store import Tree
 
@@ -92,5 +92,5 @@ def test_unreachable_endpoint_and_wrong_model_fail_clearly(tmp_path: Path) -> No
     with pytest.raises(LLMUnavailable, match="unreachable"):
         LLMClient(f"http://127.0.0.1:{free_port()}/v1", "x", max_retries=0, timeout_s=2).check()
     with LlamaCppServer(builtin_gguf(), "smollm2", log_path=tmp_path / "server.log") as server:
-        with pytest.raises(LLMUnavailable, match="does not serve model 'gpt-9'.*smollm2"):
+        with pytest.raises(LLMUnavailable, match=r"does not serve model 'gpt-9'.*smollm2"):
             LLMClient(server.base_url, "gpt-9").check()

@@ -14,14 +14,14 @@ pytestmark = pytest.mark.slow
 
 def test_one_planning_step_with_tools_offline(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from ftbench import get_task
-    from trex.prompts import TaskCard
     from trex.agent.researcher import Researcher, parse_proposals
     from trex.agent.sources import rules_for_task
     from trex.agent.tools import ResearchTools
     from trex.config import ResearcherConfig
-    from trex.search.core import baseline_spec
     from trex.llm.client import LLMClient, StructuredMode
     from trex.llm.llamacpp import LlamaCppServer, builtin_gguf
+    from trex.prompts import TaskCard
+    from trex.search.core import baseline_spec
     from trex.tree.records import NodeStatus, RunResult
     from trex.tree.store import Tree
 
@@ -44,9 +44,9 @@ def test_one_planning_step_with_tools_offline(tmp_path: Path, monkeypatch: pytes
     assert purposes.count("tool") <= 2 and "propose" in purposes
     assert time.monotonic() - started < 600
     assert proposal.usage.calls == len(calls)
-    tool_answers = [c for c in calls if c["purpose"] == "propose"][0]["messages"][-1]["content"]
+    tool_answers = next(c for c in calls if c["purpose"] == "propose")["messages"][-1]["content"]
     if purposes.count("tool") and json.loads(calls[0]["reply"]).get("tool") != "done":
         assert "The web is unreachable" in tool_answers
-    first = [c for c in calls if c["purpose"] == "propose"][0]["reply"]
+    first = next(c for c in calls if c["purpose"] == "propose")["reply"]
     valid, errors = parse_proposals(first, task.kinds, known=set(), max_samples=512, parent_id=root.id)
     assert valid or errors    # a parsed reply: valid specs, or reasons (never a crash)

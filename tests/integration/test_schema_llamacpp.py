@@ -65,7 +65,7 @@ def test_every_other_reply_schema_compiles(client: LLMClient, server_log: Path, 
 
 
 def test_a_schema_that_would_crash_the_server_is_refused_and_the_server_lives(client: LLMClient) -> None:
-    with pytest.raises(LLMSchemaError, match="experiments.items.data.kinds.items: empty enum"):
+    with pytest.raises(LLMSchemaError, match=r"experiments.items.data.kinds.items: empty enum"):
         client.complete_json(ASK, empty_enum_schema(), name="experiments")
     client.check()
 

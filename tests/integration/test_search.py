@@ -8,8 +8,16 @@ import pytest
 
 from tests.conftest import reply, spec_json
 from tests.wandb_offline import read_runs
-from trex.config import (ClusterConfig, ExecutorConfig, LLMConfig, ModelConfig, RunConfig, SearchConfig,
-                         TaskConfig, TrackerConfig)
+from trex.config import (
+    ClusterConfig,
+    ExecutorConfig,
+    LLMConfig,
+    ModelConfig,
+    RunConfig,
+    SearchConfig,
+    TaskConfig,
+    TrackerConfig,
+)
 from trex.llm.scripted import ScriptedEndpoint
 from trex.tree.records import LEARNING_RATES, NodeStatus
 from trex.tree.store import Tree
@@ -83,12 +91,13 @@ def test_second_expansion_warm_starts_from_its_parent(search_run) -> None:
 
 
 def test_summary_and_hidden_test_scores(search_run) -> None:
-    outcome, run_dir, _ = search_run
+    _outcome, run_dir, _ = search_run
     summary = (run_dir / "summary.md").read_text()
     assert "base model (n0000)" in summary and "## Lineage of" in summary
     final = json.loads((run_dir / "final.json").read_text())
     assert final["base_test"] is not None and final["best_test"] is not None
-    assert (run_dir / "nodes" / final["best_node"] / "predictions-test.jsonl").is_file() or final["best_node"] == "n0000"
+    assert ((run_dir / "nodes" / final["best_node"] / "predictions-test.jsonl").is_file()
+            or final["best_node"] == "n0000")
     assert (run_dir / "nodes" / "n0000" / "predictions-test.jsonl").is_file()
 
 

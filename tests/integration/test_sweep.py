@@ -36,7 +36,7 @@ def test_multirun_one_search_per_job_then_compare(tiny_model: Path, tmp_path: Pa
     assert (sweep / "multirun.yaml").is_file()
     runs = sorted(p.parent for p in sweep.glob("*/tree.json"))
     assert [r.name.split("-", 2)[2] for r in runs] == ["math-0-search=uct", "math-1-search=greedy"]
-    for run, policy in zip(runs, ("uct", "greedy")):
+    for run, policy in zip(runs, ("uct", "greedy"), strict=False):
         assert json.loads((run / "config.json").read_text())["search"]["policy"] == policy
         assert len(Tree.load(run / "tree.json")) == 2 and (run / "final.json").is_file()
         wandb_runs = read_runs(run / "wandb")

@@ -75,7 +75,8 @@ def test_preference_pairs_change_only_the_answer() -> None:
     assert wrong_completion("positive", "positive", rng, fallback="negative") == "negative"
     from datasets import Dataset
     ds = Dataset.from_list([{"prompt": [{"role": "user", "content": f"q{i}"}], "answer": str(i),
-                             "completion": [{"role": "assistant", "content": f"The answer is {i}."}]} for i in range(5)])
+                             "completion": [{"role": "assistant", "content": f"The answer is {i}."}]}
+                            for i in range(5)])
     pairs = preference_pairs(ds, 0)
     assert len(pairs) == 5
     assert all(p["chosen"] != p["rejected"] for p in pairs)
@@ -116,6 +117,7 @@ def test_openai_engine_evaluates_the_trained_adapter_by_name(tiny_model: Path, t
 @pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="checks the refusal on a machine without a GPU")
 def test_qlora_on_cpu_fails_the_node_with_its_reason(tiny_model: Path, tmp_path: Path) -> None:
     executor = Executor(ExecutorSettings(task="math", model_path=str(tiny_model),
-                                         config=ExecutorConfig(quantization="nf4"), task_options={"train_size": 64, "dev_size": 8, "test_size": 8}))
+                                         config=ExecutorConfig(quantization="nf4"),
+                                         task_options={"train_size": 64, "dev_size": 8, "test_size": 8}))
     result = executor.run(Job(node_id="n0001", spec=spec(TrainMethod.SFT), node_dir=str(tmp_path), seed=0))
     assert result.status is NodeStatus.FAILED and "executor.quantization=nf4 (QLoRA) needs a CUDA GPU" in result.error

@@ -1,13 +1,12 @@
+from dataclasses import asdict
+
 import pytest
 
-from trex.config import ConfigError, RunConfig, resume_config
+from trex.config import ConfigError, RunConfig, TaskConfig, resume_config
 from trex.search.core import baseline_spec
 from trex.tree.budget import budget_spent, device_hours
 from trex.tree.records import Cost, LLMUsage, NodeStatus, RunResult
 from trex.tree.store import Tree
-from dataclasses import asdict
-
-from trex.config import TaskConfig
 
 
 def tree_with(seconds: list[float], tokens: int = 0) -> Tree:

@@ -33,8 +33,10 @@ def test_defaults_fill_in() -> None:
     (minimal(executor={"engine": "tgi"}), "executor.engine='tgi' is not accepted; choose one of hf, vllm, openai"),
     (minimal(executor={"engine": "openai"}), "executor.engine=openai needs executor.engine_base_url"),
     (minimal(executor={"vllm_gpu_memory_utilization": 1.5}), "must lie in (0, 1]"),
-    (minimal(executor={"quantization": "int3"}), "executor.quantization='int3' is not accepted; choose one of none, nf4"),
-    (minimal(researcher={"numeric": "bayes"}), "researcher.numeric='bayes' is not accepted; choose one of llm, sampler, hybrid"),
+    (minimal(executor={"quantization": "int3"}),
+     "executor.quantization='int3' is not accepted; choose one of none, nf4"),
+    (minimal(researcher={"numeric": "bayes"}),
+     "researcher.numeric='bayes' is not accepted; choose one of llm, sampler, hybrid"),
     (minimal(researcher={"sampler_children": -1}), "researcher.sampler_children=-1 must be >= 0"),
     (minimal(llm={"n_threads": 0}), "llm.n_threads=0 must be > 0, or null"),
     (minimal(search={"fidelity": "half"}), "search.fidelity='half' is not accepted; choose one of full, asha"),
@@ -132,7 +134,8 @@ def test_each_knob_has_one_default_the_yaml_files_and_the_code_agree() -> None:
     assert PolicySettings.of(c.SearchConfig()) == PolicySettings()
 
 
-@pytest.mark.parametrize("cpus, slots, per_executor, expected", [(2, 2, 1, 1), (16, 2, 1, 8), (8, 2, 2, 4), (4, 4, 1, 1)])
+@pytest.mark.parametrize("cpus, slots, per_executor, expected",
+                         [(2, 2, 1, 1), (16, 2, 1, 8), (8, 2, 2, 4), (4, 4, 1, 1)])
 def test_llamacpp_gets_the_cores_the_executors_leave_free(cpus: int, slots: int, per_executor: int,
                                                          expected: int) -> None:
     from trex.runner import llm_threads

@@ -11,7 +11,7 @@ from ftbench import get_task
 from ftbench.base import Split
 from trex.data.ops import RecipeError, apply_dedup, apply_filter
 from trex.data.recipe import build_sft_dataset, recipe_key
-from trex.tree.records import (AnswerFormat, DataRecipe, DecontaminateOp, DedupOp, FilterOp, Source, SourceKind)
+from trex.tree.records import AnswerFormat, DataRecipe, DecontaminateOp, DedupOp, FilterOp, Source, SourceKind
 
 
 def rows(*questions: str) -> Dataset:
@@ -47,7 +47,8 @@ def test_exact_and_near_dedup() -> None:
 def test_decontaminate_drops_examples_overlapping_dev_or_test(tmp_path: Path) -> None:
     leaked = TASK.load(Split.TEST)[0].question
     path = tmp_path / "extra.jsonl"
-    path.write_text("".join(json.dumps({"q": q, "a": "7"}) + "\n" for q in [leaked, "a brand new question about ducks"]))
+    path.write_text("".join(json.dumps({"q": q, "a": "7"}) + "\n"
+                            for q in [leaked, "a brand new question about ducks"]))
     recipe = DataRecipe(sources=[Source(kind=SourceKind.FILE, name=str(path), question_field="q", answer_field="a")],
                         ops=[DecontaminateOp(ngram=6)], max_samples=16, answer_format=AnswerFormat.DIRECT)
     built = build_sft_dataset(TASK, recipe, seed=0)
@@ -77,7 +78,8 @@ def test_file_sources_csv_and_errors(tmp_path: Path) -> None:
 
 def test_mix_follows_weights_and_cap(tmp_path: Path) -> None:
     path = tmp_path / "extra.jsonl"
-    path.write_text("".join(json.dumps({"question": f"extra question {i}", "answer": str(i)}) + "\n" for i in range(100)))
+    path.write_text("".join(json.dumps({"question": f"extra question {i}", "answer": str(i)}) + "\n"
+                            for i in range(100)))
     recipe = DataRecipe(sources=[Source(weight=3.0), Source(kind=SourceKind.FILE, name=str(path), weight=1.0)],
                         kinds=["add"], max_samples=40)
     built = build_sft_dataset(TASK, recipe, 0)

@@ -48,7 +48,8 @@ def test_diagnose_node_reads_prediction_files_and_memory_shows_it(tmp_path: Path
     root = tree.add(baseline_spec(), None, 0)
     tree.record(root.id, RunResult(status=NodeStatus.SUCCEEDED, score=0.5, predictions_path=str(files["root"])), 0.5, 1)
     child = tree.add(baseline_spec().model_copy(update={"objective": "child"}), root.id, 2)
-    tree.record(child.id, RunResult(status=NodeStatus.SUCCEEDED, score=0.6, predictions_path=str(files["child"])), 0.6, 3)
+    tree.record(child.id, RunResult(status=NodeStatus.SUCCEEDED, score=0.6, predictions_path=str(files["child"])),
+                0.6, 3)
     d = diagnose_node(tree, child.id)
     assert d is not None and d.comparisons[0].other_id == root.id
     tree.set_diagnosis(child.id, d)

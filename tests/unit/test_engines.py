@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from trex.eval.engines import Engine, HFEngine, OpenAIEngine, VLLMEngine, naive_generate
 from trex.eval import hf_engine
+from trex.eval.engines import Engine, HFEngine, OpenAIEngine, VLLMEngine, naive_generate
 from trex.eval.hf_engine import encode
 from trex.llm.scripted import ScriptedEndpoint
 
@@ -122,7 +122,8 @@ def test_vllm_engine_without_vllm_or_cuda_says_how_to_install(missing: str, monk
 
     if missing == "vllm":
         find_spec = importlib.util.find_spec
-        monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "vllm" else find_spec(name, *a))
+        monkeypatch.setattr(importlib.util, "find_spec",
+                            lambda name, *a: None if name == "vllm" else find_spec(name, *a))
     else:
         monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     with pytest.raises(RuntimeError, match=r"pip install -e \.\[gpu\]") as err:

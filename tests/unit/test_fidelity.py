@@ -11,8 +11,8 @@ from trex.config import SearchConfig
 from trex.search.contracts import Job
 from trex.search.core import baseline_spec
 from trex.search.fidelity import Rungs, dev_subset, promotable, segment_rows
-from trex.tree.records import Cost, NodeStatus, RunResult
 from trex.tree.memory import summarize
+from trex.tree.records import Cost, NodeStatus, RunResult
 from trex.tree.store import Tree
 
 
@@ -83,7 +83,7 @@ class RungPool(FakePool):
                          cost=Cost(total_s=60, train_s=50, eval_s=10, train_samples=job.spec.data.max_samples)), False
 
 
-def test_the_core_runs_proxies_then_continues_the_best_from_their_own_adapters(tmp_path) -> None:  # noqa: ANN001
+def test_the_core_runs_proxies_then_continues_the_best_from_their_own_adapters(tmp_path) -> None:
     search = make(run_dir=tmp_path, max_nodes=8, fidelity="asha")
     pool = RungPool()
     out = run(search, pool)

@@ -77,7 +77,8 @@ def test_eval_custom_task_on_dev_with_yaml_options(tiny_model: Path, tmp_path: P
     (["--task", "math", "--limit", "0"], "--limit 0: must be >= 1"),
     (["--task", "math", "--engine", "openai"], "--engine openai needs --base-url"),
     (["--task", "math", "--adapter", "no-such-adapter"], "--adapter no-such-adapter: not a PEFT adapter folder"),
-    (["--task", "math", "--model", "not/a-folder-here", "--task-option", "source=fixture"], "--model not/a-folder-here"),
+    (["--task", "math", "--model", "not/a-folder-here", "--task-option", "source=fixture"],
+     "--model not/a-folder-here"),
 ])
 def test_bad_input_exits_2_before_writing(args: list[str], message: str, tmp_path: Path,
                                           capsys: pytest.CaptureFixture[str]) -> None:

@@ -34,7 +34,7 @@ def test_gold_targets_score_the_maximum(task: Task) -> None:
         for split in (Split.DEV, Split.TEST):
             examples = task.load(split)
             predictions = [task.extract(task.target(e, reasoning)) for e in examples]
-            per_sample = [task.score(p, e) for p, e in zip(predictions, examples)]
+            per_sample = [task.score(p, e) for p, e in zip(predictions, examples, strict=True)]
             assert per_sample == [1.0] * len(examples), (task.name, split, reasoning, per_sample)
             assert task.aggregate(predictions, examples) == pytest.approx(1.0)
 
@@ -43,7 +43,7 @@ def test_empty_and_garbage_answers_score_the_minimum(task: Task) -> None:
     examples = task.load(Split.DEV)
     for completion in ("", GARBAGE):
         predictions = [task.extract(completion) for _ in examples]
-        assert all(task.score(p, e) == 0.0 for p, e in zip(predictions, examples)), (task.name, completion)
+        assert all(task.score(p, e) == 0.0 for p, e in zip(predictions, examples, strict=True)), (task.name, completion)
         assert task.aggregate(predictions, examples) == 0.0
     assert task.aggregate([], []) == 0.0
 

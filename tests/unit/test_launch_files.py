@@ -32,7 +32,8 @@ def test_ray_cluster_file() -> None:
     assert spec["head_node_type"] in types and types[spec["head_node_type"]]["resources"] == {"CPU": 0}
     workers = {k: v for k, v in types.items() if k != spec["head_node_type"]}
     assert workers and all(0 <= v["min_workers"] <= v["max_workers"] <= spec["max_workers"] for v in workers.values())
-    assert any("[gpu]" in c for c in spec["setup_commands"]) and spec["setup_commands"][0].startswith("pip install -q \"torch")
+    assert any("[gpu]" in c for c in spec["setup_commands"])
+    assert spec["setup_commands"][0].startswith("pip install -q \"torch")
     assert spec["file_mounts"] == {"~/trex": "."}
     assert any("--head" in c for c in spec["head_start_ray_commands"])
 

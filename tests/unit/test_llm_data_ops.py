@@ -28,7 +28,8 @@ def new_examples(body: dict[str, Any]) -> str:
     assert "NEW examples" in prompt
     calls = new_examples.calls = getattr(new_examples, "calls", 0) + 1
     return json.dumps({"examples": [
-        {"question": f"Sam has {calls} pens and buys 2 more. How many pens?", "answer": str(calls + 2), "solution": "."},
+        {"question": f"Sam has {calls} pens and buys 2 more. How many pens?", "answer": str(calls + 2),
+         "solution": "."},
         {"question": "What is 0 + 1?", "answer": "1", "solution": ""},      # already in the data
         {"question": "A question with no answer", "answer": " ", "solution": ""},
         {"question": f"Mia has {calls} cups and breaks one. How many are left?", "answer": str(calls - 1),
@@ -60,7 +61,8 @@ def test_rewrite_keeps_each_answer() -> None:
     assert len(added) == 3
     for row in added:
         i = int(row["question"].split("What is ")[1].split(" ")[0])
-        assert row["question"].startswith("Tell me: ") and row["answer"] == str(i + 1) and row["source"] == "llm:rewrite"
+        assert (row["question"].startswith("Tell me: ") and row["answer"] == str(i + 1)
+                and row["source"] == "llm:rewrite")
 
 
 def test_synthesize_that_never_yields_a_valid_row_fails_the_recipe() -> None:
@@ -81,7 +83,7 @@ def test_llm_score_keeps_well_rated_rows_and_unreadable_batches() -> None:
         out = llm_score(rows(12), LLMScoreOp(min_score=3, max_examples=12), DataLLM(server.base_url, "s").client(),
                         "d", 0, meter)
     kept = [int(a) for a in out["answer"]]
-    assert kept == [2, 4, 6, 8] + [9, 10, 11, 12]      # first batch of 8 filtered; the second kept unrated
+    assert kept == [2, 4, 6, 8, 9, 10, 11, 12]      # first batch of 8 filtered (2-8); the second kept unrated (9-12)
     assert meter.usage.calls == 2
 
 

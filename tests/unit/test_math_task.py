@@ -1,13 +1,13 @@
+import pytest
+
 from ftbench import HeldOutSplitError, get_task, list_tasks, load_for_training
 from ftbench.base import Split
 from ftbench.math.task import KINDS, generate
 
-import pytest
-
 
 def test_registry_lists_math_and_rejects_unknown() -> None:
     assert "math" in list_tasks()
-    with pytest.raises(KeyError, match="unknown task 'nope'; available: .*math"):
+    with pytest.raises(KeyError, match=r"unknown task 'nope'; available: .*math"):
         get_task("nope")
 
 

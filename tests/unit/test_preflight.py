@@ -63,7 +63,7 @@ def fake_ray(answer: bytes | None) -> Iterator[str]:
             conn.close()
 
 
-def failure(check, *args) -> str:   # noqa: ANN001 - any check function and its arguments
+def failure(check, *args) -> str:   # any check function and its arguments
     with pytest.raises(ConfigError) as err:
         check(*args)
     message = str(err.value)
@@ -347,7 +347,8 @@ def test_cli_model_path_missing(tmp_path: Path) -> None:
 def test_cli_llm_endpoint_unreachable(tmp_path: Path) -> None:
     url = f"http://127.0.0.1:{closed_port()}/v1"
     result = launch(tmp_path, "llm=openai", f"llm.base_url={url}")
-    assert result.stderr.strip() == f"trex: llm.base_url={url} is unreachable (Connection refused): start the server or fix the URL"
+    assert result.stderr.strip() == (f"trex: llm.base_url={url} is unreachable (Connection refused): "
+                                     "start the server or fix the URL")
 
 
 def test_cli_ray_address_unreachable(tmp_path: Path, endpoint: ScriptedEndpoint) -> None:

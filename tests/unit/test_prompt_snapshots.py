@@ -12,8 +12,7 @@ import pytest
 from tests.conftest import spec_json
 from trex.agent.notes import Insight, ResearchBrief, ToolNote
 from trex.prompts import TaskCard, render_propose, render_retry, render_rewrite, render_score, render_synthesize
-from trex.prompts.research import (ProposeExtras, extras_lines, render_brief, render_insights,
-                                         render_tool_step)
+from trex.prompts.research import ProposeExtras, extras_lines, render_brief, render_insights, render_tool_step
 from trex.search.core import baseline_spec
 from trex.tree.diagnosis import diagnose
 from trex.tree.memory import build_memory, summarize

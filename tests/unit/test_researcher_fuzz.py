@@ -12,13 +12,13 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import reply, spec_json
-from trex.prompts import TaskCard
 from trex.agent.researcher import Researcher
 from trex.agent.sources import SourceRules, check_source, rules_for_task
 from trex.config import ResearcherConfig
-from trex.search.core import baseline_spec
 from trex.llm.client import LLMClient
 from trex.llm.scripted import ScriptedEndpoint
+from trex.prompts import TaskCard
+from trex.search.core import baseline_spec
 from trex.tree.records import ExperimentSpec, NodeStatus, RunResult, Source, SourceKind
 from trex.tree.store import Tree
 

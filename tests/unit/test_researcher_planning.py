@@ -9,15 +9,15 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import reply, spec_json
-from trex.prompts import TaskCard
 from trex.agent.reflect import parse_insights
 from trex.agent.researcher import Researcher, parse_proposals
 from trex.agent.similarity import spec_similarity
 from trex.agent.tools import ResearchTools, Tool
 from trex.config import ResearcherConfig
-from trex.search.core import baseline_spec
 from trex.llm.client import LLMClient, Prices, StructuredMode
 from trex.llm.scripted import ScriptedEndpoint, ScriptedHTTPError
+from trex.prompts import TaskCard
+from trex.search.core import baseline_spec
 from trex.tree.records import ExperimentSpec, NodeStatus, RunResult
 from trex.tree.store import Tree
 
@@ -42,7 +42,8 @@ def spec(**train: object) -> ExperimentSpec:
 def test_similarity_rejects_only_near_identical_specs() -> None:
     a = spec()
     assert spec_similarity(a, a) == 1.0
-    assert spec_similarity(a, spec(lora_dropout=0.01)) < 0.98 < spec_similarity(spec(lora_dropout=0.05), spec(lora_dropout=0.055))
+    assert (spec_similarity(a, spec(lora_dropout=0.01)) < 0.98
+            < spec_similarity(spec(lora_dropout=0.05), spec(lora_dropout=0.055)))
     assert spec_similarity(a, spec(learning_rate=1e-3)) < 0.98 and spec_similarity(a, spec(method="dpo")) < 0.98
     warm = spec(init_from="parent")
     assert spec_similarity(warm, warm, "n1", "n2") == 0.0
@@ -116,7 +117,8 @@ def test_brief_is_written_once_and_shown_in_propose_prompts(tmp_path: Path) -> N
     brief = {"goals": ["get sums right"], "risks": ["overfitting"], "directions": ["reasoning format"]}
 
     def respond(body: dict) -> str:
-        return json.dumps(brief) if "research brief" in body["messages"][-1]["content"] else reply(spec_json("a spec", epochs=2))
+        return (json.dumps(brief) if "research brief" in body["messages"][-1]["content"]
+                else reply(spec_json("a spec", epochs=2)))
 
     with ScriptedEndpoint(respond) as endpoint:
         researcher = Researcher(LLMClient(endpoint.base_url, "scripted"), CARD, k=1, run_dir=tmp_path)
@@ -158,7 +160,8 @@ def test_tool_loop_is_bounded_and_answers_offline_from_the_catalog(tmp_path: Pat
 
     def respond(body: dict) -> str:
         if "tool call(s) left" in body["messages"][-1]["content"]:
-            return json.dumps(steps[sum("tool call(s) left" in r["messages"][-1]["content"] for r in endpoint.requests) - 1])
+            return json.dumps(steps[sum("tool call(s) left" in r["messages"][-1]["content"]
+                                        for r in endpoint.requests) - 1])
         return reply(spec_json("after research", epochs=2))
 
     tools = ResearchTools("- `task:math`: generated arithmetic problems.\n- `openai/gsm8k`: grade-school math.",

@@ -4,11 +4,11 @@ import json
 import pytest
 
 from tests.conftest import reply, spec_json
-from trex.prompts import TaskCard
 from trex.agent.researcher import Researcher, parse_proposals, proposal_schema, spec_key
-from trex.search.core import baseline_spec
 from trex.llm.client import LLMClient, inline_refs
 from trex.llm.scripted import ScriptedEndpoint
+from trex.prompts import TaskCard
+from trex.search.core import baseline_spec
 from trex.tree.records import ExperimentSpec, NodeStatus, RunResult
 from trex.tree.store import Tree
 
@@ -94,7 +94,8 @@ def test_invalid_proposal_is_retried_once_with_the_error_in_the_prompt() -> None
     assert proposal.rejected == [] and proposal.usage.calls == 2
     retry_prompt = endpoint.requests[1]["messages"][-1]["content"]
     assert "learning_rate" in retry_prompt and "Send exactly 1 corrected" in retry_prompt
-    assert endpoint.requests[1]["response_format"]["json_schema"]["schema"]["properties"]["experiments"]["maxItems"] == 1
+    schema = endpoint.requests[1]["response_format"]["json_schema"]["schema"]
+    assert schema["properties"]["experiments"]["maxItems"] == 1
 
 
 def test_twice_invalid_proposal_is_dropped_with_its_reason(caplog) -> None:

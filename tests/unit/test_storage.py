@@ -92,7 +92,8 @@ def test_mirror_uploads_what_changed_and_resume_gets_records_not_artifacts(tmp_p
     (tmp_path / "store" / "r1" / "nodes" / "n0001" / "result.json").write_text("{}")
     fresh = tmp_path / "resumed" / "r1"
     assert storage.download_records(remote, fresh) == 4
-    assert (fresh / "nodes" / "n0001" / "result.json").is_file() and not (fresh / "nodes" / "n0001" / "adapter").exists()
+    assert (fresh / "nodes" / "n0001" / "result.json").is_file()
+    assert not (fresh / "nodes" / "n0001" / "adapter").exists()
     with pytest.raises(FileNotFoundError, match="not a trex run"):
         storage.download_records(f"file://{tmp_path}/store/nothing", tmp_path / "x")
     with pytest.raises(ConfigError, match="not a trex run in storage"):

@@ -35,7 +35,7 @@ def test_command_line() -> None:
                            gpu_memory_utilization=0.8)
     cmd = server_command(s, 8123, python="py")
     assert cmd[:3] == ["py", "-m", "vllm.entrypoints.openai.api_server"]
-    flags = dict(zip(cmd[3::2], cmd[4::2]))
+    flags = dict(zip(cmd[3::2], cmd[4::2], strict=False))
     assert flags == {"--model": "Qwen/Qwen3-8B", "--served-model-name": "Qwen/Qwen3-8B", "--host": "0.0.0.0",
                      "--port": "8123", "--tensor-parallel-size": "2", "--gpu-memory-utilization": "0.8",
                      "--distributed-executor-backend": "mp", "--max-model-len": "16384"}
@@ -70,7 +70,7 @@ def test_health_wait_polls_until_200() -> None:
 
 
 def test_health_wait_fails_fast_when_the_process_exits() -> None:
-    with pytest.raises(RuntimeError, match="exited with code 1(.|\n)*CUDA out of memory"):
+    with pytest.raises(RuntimeError, match=r"exited with code 1(.|\n)*CUDA out of memory"):
         wait_healthy(f"http://127.0.0.1:{free_port()}/health", lambda: 1, 60, lambda: "CUDA out of memory")
 
 
@@ -89,7 +89,7 @@ def test_process_started_waited_for_and_stopped(tmp_path: Path) -> None:
 def test_a_server_that_dies_is_reported_with_its_log(tmp_path: Path) -> None:
     server = ServerProcess(VLLMServerSettings(model="m", startup_timeout_s=30), str(tmp_path / "log"),
                            command=[sys.executable, "-c", "import sys; print('no GPU found'); sys.exit(3)"])
-    with pytest.raises(RuntimeError, match="code 3(.|\n)*no GPU found"):
+    with pytest.raises(RuntimeError, match=r"code 3(.|\n)*no GPU found"):
         server.start()
     assert not server.running()
 
@@ -122,7 +122,8 @@ def test_ray_actor_holds_its_gpus_and_stops_the_server(tmp_path: Path) -> None:
             # Supervised: the server killed inside its actor is noticed and restarted on the same port.
             import psutil
 
-            [proc] = [p for p in psutil.process_iter(["cmdline"]) if "fake vLLM up" in " ".join(p.info["cmdline"] or [])]
+            [proc] = [p for p in psutil.process_iter(["cmdline"])
+                      if "fake vLLM up" in " ".join(p.info["cmdline"] or [])]
             proc.kill()
             deadline = time.monotonic() + 30
             while not server.supervisor.deaths and time.monotonic() < deadline:

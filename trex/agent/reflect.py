@@ -13,8 +13,8 @@ from pydantic import Field, ValidationError
 
 from trex import storage
 from trex.agent.notes import Insight, InsightBook, ResearchBrief
-from trex.tree.diagnosis import diagnose
 from trex.llm.schema_lint import reply_schema
+from trex.tree.diagnosis import diagnose
 from trex.tree.records import Diagnosis, Frozen, NodeStatus
 from trex.tree.store import Tree, write_json
 
@@ -57,7 +57,7 @@ def parse_insights(text: str, known_ids: set[str], finished: int) -> tuple[list[
         if not isinstance(item, dict) or not isinstance(item.get("lesson"), str):
             dropped.append(f"insight {i + 1}: not an object with a lesson")
             continue
-        cited = item.get("nodes") if isinstance(item.get("nodes"), list) else []
+        cited: Any = item.get("nodes") if isinstance(item.get("nodes"), list) else []
         ids = [str(n) for n in cited if str(n) in known_ids]
         unknown = [str(n) for n in cited if str(n) not in known_ids]
         if unknown:
@@ -122,7 +122,7 @@ def diagnose_node(tree: Tree, node_id: str, max_siblings: int = 3) -> Diagnosis 
         return None
     parent = tree[node.parent_id] if node.parent_id else None
     parent_rows = _rows(parent.result.predictions_path) if parent and parent.result else None
-    siblings = []
+    siblings: list[tuple[str, list[dict[str, Any]]]] = []
     for sib in tree.children(node.parent_id) if node.parent_id else []:
         if sib.id != node_id and sib.status is NodeStatus.SUCCEEDED and sib.result and len(siblings) < max_siblings:
             if (sib_rows := _rows(sib.result.predictions_path)) is not None:

@@ -16,18 +16,25 @@ import openai
 from pydantic import ValidationError
 
 from trex.agent.notes import Insight, InsightBook, ResearchBrief, ToolNote
-from trex.prompts import TaskCard, render_propose, render_retry
-from trex.prompts.research import ProposeExtras, extras_lines, render_brief, render_insights, render_tool_step
-from trex.agent.reflect import (diagnose_node, earlier_insights, insights_schema, load_book, parse_brief,
-                                parse_insights, save_book)
+from trex.agent.reflect import (
+    diagnose_node,
+    earlier_insights,
+    insights_schema,
+    load_book,
+    parse_brief,
+    parse_insights,
+    save_book,
+)
 from trex.agent.similarity import most_similar
 from trex.agent.sources import SourceRules, check_recipe
 from trex.agent.tools import ResearchTools, Tool, action_schema
 from trex.config import ResearcherConfig
 from trex.llm.client import LLMClient, LLMUnavailable
+from trex.prompts import TaskCard, render_propose, render_retry
+from trex.prompts.research import ProposeExtras, extras_lines, render_brief, render_insights, render_tool_step
+from trex.search.contracts import Finished, Proposal, ProposalFailed
 from trex.tree.describe import spec_key
 from trex.tree.memory import build_memory, summarize
-from trex.search.contracts import Finished, Proposal, ProposalFailed
 from trex.tree.records import ExperimentSpec, LLMUsage
 from trex.tree.store import Tree, write_json
 
@@ -53,7 +60,7 @@ def proposal_schema(k: int, kinds: tuple[str, ...]) -> dict[str, Any]:
 
 def reply_schemas(kinds: tuple[str, ...], k: int) -> dict[str, dict[str, Any]]:
     """Every reply schema the Researcher and the LLM data operators send, by name (for checks)."""
-    from trex.data.llm_ops import NEW_SCHEMA, REWRITE_SCHEMA, SCORE_SCHEMA   # loads `datasets`
+    from trex.data.llm_ops import NEW_SCHEMA, REWRITE_SCHEMA, SCORE_SCHEMA  # loads `datasets`
 
     return {"experiments": proposal_schema(k, kinds), "retry": proposal_schema(1, kinds),
             "brief": ResearchBrief.schema_for_llm(), "research_tool": action_schema(),
@@ -187,8 +194,8 @@ class Researcher:
         messages = render_propose(self.card, memory, tree[node_id], tree.children(node_id), self.k, extras)
         existing: Existing = [(n.id, n.spec, n.parent_id) for n in tree]
         repeats: list[ExperimentSpec] = []
-        checks = {"rules": self.rules, "existing": existing, "threshold": self.config.similarity_threshold,
-                  "duplicates": repeats}
+        checks: dict[str, Any] = {"rules": self.rules, "existing": existing,
+                                  "threshold": self.config.similarity_threshold, "duplicates": repeats}
         known = {spec_key(n.spec, n.parent_id) for n in tree}
         reply = self.client.complete_json(messages, proposal_schema(self.k, self.card.kinds),
                                           name="experiments", seed=seed)

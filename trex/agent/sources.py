@@ -79,7 +79,8 @@ def check_source(source: Source, rules: SourceRules) -> str | None:
         return (f"hub source {name!r} is where the task's dev/test data comes from and may not be trained on; "
                 "use the task source (its train split) instead")
     if rules.offline:
-        return f"hub source {name!r} cannot be loaded: this machine is offline ({offline_variable()}=1); use the task source"
+        return (f"hub source {name!r} cannot be loaded: this machine is offline ({offline_variable()}=1); "
+                "use the task source")
     if rules.hub_exists is not None and not rules.hub_exists(name):
         return f"hub source {name!r} does not exist on the Hugging Face Hub"
     return None

@@ -1,8 +1,8 @@
 """Research tools the Researcher may call before proposing: literature search (the arXiv API)
 and dataset search (the Hugging Face Hub: search, card, a few rows).
 
-Offline (ftbench.offline: HF_HUB_OFFLINE, HF_DATASETS_OFFLINE, TRANSFORMERS_OFFLINE or TREX_OFFLINE set, or the first request fails)
-every tool answers from the task's `catalog` and says plainly that the web is unreachable;
+Offline (ftbench.offline: HF_HUB_OFFLINE, HF_DATASETS_OFFLINE, TRANSFORMERS_OFFLINE or TREX_OFFLINE set,
+or the first request fails) every tool answers from the task's `catalog` and says plainly that the web is unreachable;
 the flags are checked first, and each request has a 5 s timeout, so nothing hangs.
 """
 from __future__ import annotations
@@ -74,7 +74,7 @@ class ResearchTools:
 
     # -- online -----------------------------------------------------------------
     def _get(self, url: str) -> bytes:
-        with urllib.request.urlopen(url, timeout=self.timeout_s) as resp:   # noqa: S310 - fixed https/http hosts
+        with urllib.request.urlopen(url, timeout=self.timeout_s) as resp:   # fixed https/http hosts
             return resp.read()
 
     def _online(self, tool: Tool, query: str) -> str:

@@ -111,7 +111,7 @@ def synthesize(ds: Dataset, op: SynthesizeOp, client: LLMClient, description: st
         else:
             data = meter.ask(client, render_rewrite(description, drawn), REWRITE_SCHEMA, seed + attempt)
             rewritten = _strings(data, "questions")
-            candidates = [(q, r["answer"], r["solution"], r["kind"]) for q, r in zip(rewritten, drawn)] \
+            candidates = [(q, r["answer"], r["solution"], r["kind"]) for q, r in zip(rewritten, drawn, strict=False)] \
                 if len(rewritten) == len(drawn) else []
         for question, answer, solution, kind in candidates:
             if not (isinstance(question, str) and isinstance(answer, (str, int, float))) or not str(answer).strip():
@@ -149,7 +149,7 @@ def llm_score(ds: Dataset, op: LLMScoreOp, client: LLMClient, description: str, 
             unrated += len(batch)
             keep += batch
             continue
-        keep += [i for i, s in zip(batch, scores) if s >= op.min_score]
+        keep += [i for i, s in zip(batch, scores, strict=False) if s >= op.min_score]
     if unrated:
         log.warning("llm_score: %d of %d rows could not be rated and were kept", unrated, len(chosen))
     return ds.select(keep)

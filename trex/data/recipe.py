@@ -10,17 +10,36 @@ import json
 import logging
 import shutil
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from datasets import Dataset, load_from_disk
 
 from ftbench.base import Example, Task
-from trex.data.ops import (Context, RecipeError, apply_decontaminate, apply_dedup, apply_filter, load_source, mix,
-                           select_kinds)
 from trex.data.llm_ops import DataLLM, Meter, llm_score, synthesize
-from trex.tree.records import (LLM_OPS, AnswerFormat, DataRecipe, DecontaminateOp, DedupOp, FilterOp, LLMScoreOp,
-                               LLMUsage, SourceKind, SynthesizeOp)
+from trex.data.ops import (
+    Context,
+    RecipeError,
+    apply_decontaminate,
+    apply_dedup,
+    apply_filter,
+    load_source,
+    mix,
+    select_kinds,
+)
+from trex.tree.records import (
+    LLM_OPS,
+    AnswerFormat,
+    DataRecipe,
+    DecontaminateOp,
+    DedupOp,
+    FilterOp,
+    LLMScoreOp,
+    LLMUsage,
+    SourceKind,
+    SynthesizeOp,
+)
 
 log = logging.getLogger(__name__)
 
@@ -95,7 +114,7 @@ def _build(task: Task, recipe: DataRecipe, seed: int, llm: DataLLM | None,
         elif isinstance(op, (SynthesizeOp, LLMScoreOp)):
             if llm is None:
                 raise RecipeError(f"{op.op}: needs the agent LLM endpoint, and this executor was given none")
-            apply = synthesize if isinstance(op, SynthesizeOp) else llm_score
+            apply: Callable[..., Dataset] = synthesize if isinstance(op, SynthesizeOp) else llm_score
             merged = apply(merged, op, llm.client(), task.description, seed + 1000 * (j + 1), meter)
         counts[f"{op.op}[{j}]"] = len(merged)
         parts = [(merged.filter(lambda r, p=p: r["_part"] == p).remove_columns("_part"), w)

@@ -53,10 +53,12 @@ def naive_generate(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, c
     for ids in hf_engine.encode(tokenizer, list(chats)):
         prompt = torch.tensor([ids], device=model.device)
         with torch.inference_mode():
-            out = model.generate(input_ids=prompt, attention_mask=torch.ones_like(prompt),
+            # transformers' typing makes PreTrainedModel.generate a Tensor | Module attribute
+            out = model.generate(input_ids=prompt, attention_mask=torch.ones_like(prompt),  # type: ignore[operator]
                                  max_new_tokens=max_new_tokens, do_sample=False,
                                  pad_token_id=hf_engine.pad_id(tokenizer))
-        outputs.append(tokenizer.decode(out[0, len(ids):], skip_special_tokens=True).strip())
+        # decode is typed str | list[str]; one sequence gives a str
+        outputs.append(tokenizer.decode(out[0, len(ids):], skip_special_tokens=True).strip())  # type: ignore[union-attr]
     return outputs
 
 
@@ -106,7 +108,8 @@ class OpenAIEngine:
                                json={"lora_name": name, "lora_path": path},
                                headers={"Authorization": f"Bearer {self.api_key}"})
         except httpx.HTTPError as err:
-            raise RuntimeError(f"evaluation endpoint {self.base_url} is unreachable ({type(err).__name__}: {err})") from err
+            raise RuntimeError(f"evaluation endpoint {self.base_url} is unreachable "
+                               f"({type(err).__name__}: {err})") from err
         if reply.status_code == 404:
             raise RuntimeError(f"evaluation endpoint {self.base_url} cannot load LoRA adapters at run time: start "
                                "vLLM with --enable-lora and VLLM_ALLOW_RUNTIME_LORA_UPDATING=True")

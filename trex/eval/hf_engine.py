@@ -26,8 +26,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import torch
-from transformers import (AttentionInterface, DynamicCache, GenerationConfig, PreTrainedModel,
-                          PreTrainedTokenizerBase)
+from transformers import AttentionInterface, DynamicCache, GenerationConfig, PreTrainedModel, PreTrainedTokenizerBase
 from transformers.cache_utils import DynamicLayer
 from transformers.integrations.sdpa_attention import sdpa_attention_forward
 from transformers.masking_utils import AttentionMaskInterface, sdpa_mask
@@ -131,7 +130,10 @@ def _prefill(model: Any, prefix: Any, prefix_len: int, rows: list[list[int]], pa
     batch layout is [prefix][padding][row] for every row.
     """
     device, width = model.device, max(len(r) for r in rows)
-    logits, masks, keys, values = [], [], [], []
+    logits: list[torch.Tensor] = []
+    masks: list[torch.Tensor] = []
+    keys: list[list[torch.Tensor]] = []
+    values: list[list[torch.Tensor]] = []
     for start in range(0, len(rows), group):
         chunk = rows[start:start + group]
         ids, mask = left_pad(chunk, pad, device)

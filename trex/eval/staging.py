@@ -78,7 +78,7 @@ def ray_stager(base_url: str, cache_root: str | None = None) -> Callable[[str], 
         scheduling_strategy=NodeAffinitySchedulingStrategy(node, soft=False)).remote(cache_root)
 
     def stage(location: str) -> str:
-        return str(ray.get(actor.stage.remote(location)))
+        return str(ray.get(actor.stage.remote(location)))  # type: ignore[attr-defined]  # Ray's actor method typing
 
     return stage
 

@@ -14,10 +14,11 @@ import time
 import traceback
 import uuid
 from collections import defaultdict
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any
 
 from ftbench import get_task
 from ftbench.base import Split
@@ -29,6 +30,9 @@ from trex.search.contracts import Job
 from trex.search.fidelity import dev_subset, segment_rows
 from trex.track.live import Reporter
 from trex.tree.records import Cost, InitFrom, LLMUsage, NodeStatus, RunResult, TrainConfig
+
+if TYPE_CHECKING:
+    from trex.eval.engines import OpenAIEngine, VLLMEngine
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +47,7 @@ class ExecutorSettings:
     board: Any = None                   # the driver's ProgressBoard actor (trex.track.live), if any
 
 
-def load_base_model(path: str, on_gpu: bool, quantization: str):  # type: ignore[no-untyped-def]
+def load_base_model(path: str, on_gpu: bool, quantization: str):
     """The model to fine-tune: fp32 on CPU, bf16 on GPU, or 4-bit NF4 for QLoRA (GPU only)."""
     import torch
     from transformers import AutoModelForCausalLM
@@ -56,8 +60,8 @@ def load_base_model(path: str, on_gpu: bool, quantization: str):  # type: ignore
 
         config = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
                                     bnb_4bit_compute_dtype=torch.bfloat16)
-        model = AutoModelForCausalLM.from_pretrained(path, quantization_config=config, dtype=torch.bfloat16,
-                                                     device_map={"": torch.cuda.current_device()})
+        model: Any = AutoModelForCausalLM.from_pretrained(path, quantization_config=config, dtype=torch.bfloat16,
+                                                          device_map={"": torch.cuda.current_device()})
         return prepare_model_for_kbit_training(model, use_gradient_checkpointing=False)
     model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.bfloat16 if on_gpu else torch.float32)
     return model.to("cuda") if on_gpu else model
@@ -123,8 +127,10 @@ class Executor:
         transformers.utils.logging.disable_progress_bar()
         self.settings = settings
         self.task = get_task(settings.task, **settings.task_options)
-        self._engine = None   # a vllm/openai engine, built on first use and kept across jobs
-        self._stager = None   # openai engine + storage URI: puts adapters on the server's machine
+        # a vllm/openai engine, built on first use and kept across jobs
+        self._engine: VLLMEngine | OpenAIEngine | None = None
+        # openai engine + storage URI: puts adapters on the server's machine
+        self._stager: Callable[[str], str] | None = None
         self._progress = Reporter(None, "")   # the running job's live progress (one job at a time)
 
     def run(self, job: Job) -> RunResult:
@@ -140,10 +146,11 @@ class Executor:
             log.info("node %s: starting on Ray node %s", job.node_id, ray_node_id() or "-")
             try:
                 # an adapter to evaluate on an openai server stays in storage: it is staged on the server's machine
-                names = ("parent_adapter",) if self.settings.config.engine == "openai" else ("parent_adapter", "adapter")
+                names = (("parent_adapter",) if self.settings.config.engine == "openai"
+                         else ("parent_adapter", "adapter"))
                 result = self._run(self._localized(job, node_dir, names) if remote else job, node_dir, phases,
                                    started, location=job.node_dir if remote else None)
-            except Exception as err:   # noqa: BLE001 - an experiment's failure is a FAILED node
+            except Exception as err:   # an experiment's failure is a FAILED node
                 log.exception("node %s failed", job.node_id)
                 tail = "".join(traceback.format_exception(err))[-3000:]
                 result = RunResult(status=NodeStatus.FAILED, error=f"{failure_reason(err)}\n{tail}",
@@ -162,7 +169,7 @@ class Executor:
     @staticmethod
     def _localized(job: Job, node_dir: Path, names: tuple[str, ...] = ("parent_adapter", "adapter")) -> Job:
         """The job with the adapters it reads from storage (`names`) downloaded into its scratch."""
-        fetched = {}
+        fetched: dict[str, Any] = {}
         for name in names:
             uri = getattr(job, name)
             if uri and storage.is_uri(uri):
@@ -205,7 +212,7 @@ class Executor:
         s, c = self.settings, self.settings.config
         on_gpu = torch.cuda.is_available()
         tokenizer = AutoTokenizer.from_pretrained(s.model_path)
-        model = None
+        model: Any = None
         if job.train or c.engine == "hf":
             model = load_base_model(s.model_path, on_gpu, c.quantization)
         if on_gpu:
@@ -290,7 +297,7 @@ class Executor:
                          adapter_path=adapter_path, predictions_path=str(predictions_path),
                          fidelity=job.segment[1] if job.train else 1.0, dev_fraction=job.dev_fraction)
 
-    def _engine_for(self, model, tokenizer, adapter_path: str | None):  # type: ignore[no-untyped-def]
+    def _engine_for(self, model, tokenizer, adapter_path: str | None):
         """The evaluation engine of `settings.engine`, pointed at `adapter_path` (None: the base model)."""
         from trex.eval.engines import HFEngine, OpenAIEngine, VLLMEngine
 
@@ -315,7 +322,7 @@ class Executor:
             self._stager = stager_for(str(self.settings.config.engine_base_url))
         return self._stager(location)
 
-    def _train_on_ray(self, job: Job, train: TrainConfig, model, dataset, node_dir: Path):  # type: ignore[no-untyped-def]
+    def _train_on_ray(self, job: Job, train: TrainConfig, model, dataset, node_dir: Path):
         """Train on Ray Train workers (any node: the rows travel through Ray, the adapter comes back
         through the node's storage), then load the adapter here for evaluation."""
         from peft import PeftModel

@@ -186,7 +186,8 @@ class ExecutorPool:
     def wait_for_room(self, seconds: float) -> bool:
         """Wait up to `seconds` until one executor can be placed."""
         log.warning("waiting up to %.0f s for room for an executor (%s)%s", seconds, self.demand.total(),
-                    f"; {len(self._pending)} placement group(s) pending for the Ray autoscaler" if self._pending else "")
+                    f"; {len(self._pending)} placement group(s) pending for the Ray autoscaler"
+                    if self._pending else "")
         deadline = time.monotonic() + seconds
         while not self.free:
             if time.monotonic() > deadline:

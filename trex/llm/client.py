@@ -156,4 +156,5 @@ def structured(mode: StructuredMode, schema: dict[str, Any], name: str) -> dict[
         return {"tools": [{"type": "function", "function": {"name": name, "parameters": schema,
                                                              "description": "Submit the answer as arguments."}}],
                 "tool_choice": {"type": "function", "function": {"name": name}}}
-    return {"response_format": {"type": "json_schema", "json_schema": {"name": name, "schema": schema, "strict": False}}}
+    return {"response_format": {"type": "json_schema",
+                                "json_schema": {"name": name, "schema": schema, "strict": False}}}

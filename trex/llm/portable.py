@@ -147,7 +147,7 @@ def check_portable(lib_dir: Path | None = None) -> list[str]:
         return [f"no shared libraries in {lib_dir}"]
     with ThreadPoolExecutor() as pool:
         results = list(pool.map(scan_library, libs))
-    return [_describe(lib, finding) for lib, findings in zip(libs, results)
+    return [_describe(lib, finding) for lib, findings in zip(libs, results, strict=True)
             for finding in findings.values()]
 
 

@@ -12,6 +12,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
+from typing import IO
 
 log = logging.getLogger(__name__)
 
@@ -69,10 +70,10 @@ class LocalServer:
         return self._proc is not None and self._proc.poll() is None
 
     def launch(self) -> None:
-        out = subprocess.DEVNULL
+        out: int | IO[bytes] = subprocess.DEVNULL
         if self.log_path:
             self.log_path.parent.mkdir(parents=True, exist_ok=True)
-            out = open(self.log_path, "ab")   # noqa: SIM115 - the child writes it for its whole life
+            out = open(self.log_path, "ab")   # the child writes it for its whole life
         # Its own session: a Ctrl-C meant for trex does not kill the server under the supervisor.
         self._proc = subprocess.Popen(self.command, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
                                       preexec_fn=die_with_parent if sys.platform == "linux" else None)

@@ -14,6 +14,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from openai import OpenAI
 
@@ -62,7 +63,7 @@ def complete(client: OpenAI, system: str, question: str, max_tokens: int) -> Com
     the evaluated prompt). A prompt that starts like the previous one is partly cached: vary
     its start between calls that are timed."""
     messages = [{"role": "system", "content": system}, {"role": "user", "content": question}]
-    request = dict(model=ALIAS, messages=messages, max_tokens=max_tokens, temperature=0.0)
+    request: dict[str, Any] = dict(model=ALIAS, messages=messages, max_tokens=max_tokens, temperature=0.0)
     started = time.perf_counter()
     first = last = 0.0
     for chunk in client.chat.completions.create(stream=True, **request):

@@ -10,6 +10,7 @@ import logging
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from trex.config import LLMConfig
 from trex.llm.process import LocalServer, free_port
@@ -91,7 +92,7 @@ class ActorServer:
 
     name = "vLLM server"
 
-    def __init__(self, actor) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, actor) -> None:
         self.actor = actor
 
     def launch(self) -> None:
@@ -133,7 +134,7 @@ class VLLMServer:
         self.settings, self.log_path, self.command = settings, log_path, command   # command: tests, custom builds
         self.max_restarts = max_restarts
         self.base_url = ""
-        self._actor = None
+        self._actor: Any = None   # the ServerProcess Ray actor
         self.supervisor: Supervisor | None = None
 
     def __enter__(self) -> VLLMServer:

@@ -11,7 +11,8 @@ def _shown(rows: list[dict[str, str]]) -> str:
                                 ensure_ascii=False) for r in rows)
 
 
-def render_synthesize(task_description: str, examples: list[dict[str, str]], n: int, focus: str) -> list[dict[str, str]]:
+def render_synthesize(task_description: str, examples: list[dict[str, str]], n: int,
+                      focus: str) -> list[dict[str, str]]:
     """Ask for `n` new examples in the style of `examples`."""
     parts = [task_description.strip(), "Examples of the training data:", _shown(examples),
              f"Write {n} NEW examples of the same kind, each different from the ones above, with a correct "

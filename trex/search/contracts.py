@@ -3,8 +3,9 @@ to run, what a proposer returns, and the protocols of the proposer, the LLM serv
 and the executor pool (Ray in trex, a simulation in bench/search)."""
 from __future__ import annotations
 
+from collections.abc import Hashable
 from dataclasses import dataclass, field
-from typing import Any, Hashable, Protocol
+from typing import Any, Protocol
 
 from ftbench.base import Split
 from trex.tree.records import Diagnosis, ExperimentSpec, LLMUsage, RunResult

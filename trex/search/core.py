@@ -15,6 +15,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 from ftbench.base import Split
 from trex import storage
@@ -28,7 +29,7 @@ from trex.track.base import NoTracker, Tracker
 from trex.track.report import FinalScores, render_summary
 from trex.tree.budget import budget_spent
 from trex.tree.policy import PolicySettings, normalize_reward, select_for_expansion
-from trex.tree.records import ExperimentSpec, NodeStatus, RunResult
+from trex.tree.records import ExperimentSpec, Node, NodeStatus, RunResult
 from trex.tree.store import Tree, write_json
 
 log = logging.getLogger(__name__)
@@ -287,7 +288,7 @@ class Search:
         self.llm.wait_up()
         return True
 
-    def _add(self, spec: ExperimentSpec, parent_id: str | None, **kw) -> object:
+    def _add(self, spec: ExperimentSpec, parent_id: str | None, **kw) -> Node:
         node = self.tree.add(spec, parent_id, self.wall(), **kw)
         if self.run_dir is not None:
             self.node_dir(node.id).mkdir(parents=True, exist_ok=True)
@@ -306,8 +307,9 @@ class Search:
         return Job(node_id=node_id, spec=node.spec, node_dir=self.location(node_id),
                    seed=self.config.seed + int(node_id[1:]), train=parent is not None, data_seed=self.config.seed,
                    parent_adapter=parent.result.adapter_path if parent and parent.result else None,
-                   parent_id=node.parent_id, segment=self.rungs.segment(0) if staged else (0.0, 1.0),
-                   dev_fraction=self.rungs.dev_fraction(0) if staged else 1.0)
+                   parent_id=node.parent_id,
+                   segment=self.rungs.segment(0) if staged and self.rungs is not None else (0.0, 1.0),
+                   dev_fraction=self.rungs.dev_fraction(0) if staged and self.rungs is not None else 1.0)
 
     # -- multi-fidelity promotion (search.fidelity=asha) --------------------------------
     def _promotion(self) -> Job | None:
@@ -418,7 +420,8 @@ class Search:
             return stop_reason
         root = self.tree.root
         if root.status is NodeStatus.FAILED:
-            return f"the base model's evaluation failed: {(root.result.error if root.result else '')[:300]}"
+            # a FAILED result always carries its error
+            return f"the base model's evaluation failed: {cast(str, root.result.error if root.result else '')[:300]}"
         if len(self.tree) == 1 and self.last_llm_error and not self._budget(count_nodes=False):
             return f"no experiment was run: {stop_reason}"
         return ""

@@ -61,7 +61,8 @@ class Planned:
 class Planner:
     def __init__(self, numeric: Numeric, proposer: Proposer | None, sampler: NumericSampler, k: int,
                  max_samples: int | None = None, *, sampler_children: int = 1) -> None:
-        self.sampler_children = sampler_children    # hybrid, once TPE is ready: children per expansion it proposes alone
+        # hybrid, once TPE is ready: children per expansion it proposes alone
+        self.sampler_children = sampler_children
         self.work_share = 1.0     # share of a child's training its first job runs (set by the Search: asha's rung 0)
         if numeric is not Numeric.SAMPLER and proposer is None:
             raise ValueError(f"researcher.numeric={numeric.value} needs a Researcher")
@@ -128,9 +129,9 @@ class Planner:
             why = (f"the Researcher failed ({error[:120]})" if error
                    else "sampler mode" if self.numeric is Numeric.SAMPLER
                    else f"the Researcher gave {len(children)} of {want}")
-            while len(children) < want and (spec := self._drawn(tree, target, known, seed + 31 * len(children))):
-                children.append((spec, Origin.SAMPLER))
-                known.add(spec_key(spec, target))
+            while len(children) < want and (drawn := self._drawn(tree, target, known, seed + 31 * len(children))):
+                children.append((drawn, Origin.SAMPLER))
+                known.add(spec_key(drawn, target))
             log.info("%s: %d child(ren) from the sampler (%s)", target,
                      sum(o is Origin.SAMPLER for _, o in children), why)
         return Planned(children, usage, error, rejected)

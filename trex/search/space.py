@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
+from typing import Any, cast
 
 from optuna.distributions import BaseDistribution, CategoricalDistribution, IntDistribution
 
@@ -79,7 +80,8 @@ def encode(spec: ExperimentSpec, space: Space) -> Params:
 
 def apply(spec: ExperimentSpec, params: Params, space: Space) -> ExperimentSpec:
     """`spec` with the given knobs set (knobs not in `params` keep their values)."""
-    train, data = {}, {}
+    train: dict[str, Any] = {}
+    data: dict[str, Any] = {}
     if "learning_rate" in params:
         train["learning_rate"] = space.lr_grid()[int(params["learning_rate"])]
     if "epochs" in params:
@@ -88,11 +90,11 @@ def apply(spec: ExperimentSpec, params: Params, space: Space) -> ExperimentSpec:
         rank = space.rank_grid()[int(params["lora_r"])]
         train.update(lora_r=rank, lora_alpha=min(512, 2 * rank))
     if "init_from" in params:
-        train["init_from"] = InitFrom(params["init_from"])
+        train["init_from"] = InitFrom(cast(str, params["init_from"]))
     if "max_samples" in params:
         data["max_samples"] = space.sample_grid()[int(params["max_samples"])]
     if "answer_format" in params:
-        data["answer_format"] = AnswerFormat(params["answer_format"])
+        data["answer_format"] = AnswerFormat(cast(str, params["answer_format"]))
     return spec.model_copy(update={"train": spec.train.model_copy(update=train),
                                    "data": spec.data.model_copy(update=data)})
 
@@ -117,8 +119,9 @@ def describe(params: Params, space: Space) -> str:
         if knob not in params:
             continue
         i = int(params[knob])
-        value = {"learning_rate": lambda: f"{space.lr_grid()[i]:g}", "epochs": lambda: str(i),
-                 "max_samples": lambda: str(space.sample_grid()[i]),
-                 "lora_r": lambda: str(space.rank_grid()[i])}[knob]()
+        # B023: the chosen lambda is called at once, in this iteration, so the late binding of i is harmless
+        value = {"learning_rate": lambda: f"{space.lr_grid()[i]:g}", "epochs": lambda: str(i),  # noqa: B023
+                 "max_samples": lambda: str(space.sample_grid()[i]),  # noqa: B023
+                 "lora_r": lambda: str(space.rank_grid()[i])}[knob]()  # noqa: B023
         parts.append(f"{knob} {value}")
     return ", ".join(parts)

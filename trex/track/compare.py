@@ -38,7 +38,8 @@ def load(folder: Path) -> Search:
 
 
 def find(roots: list[Path]) -> list[Search]:
-    folders = sorted({p.parent for root in roots for p in root.rglob("tree.json") if (p.parent / "config.json").is_file()})
+    folders = sorted({p.parent for root in roots for p in root.rglob("tree.json")
+                      if (p.parent / "config.json").is_file()})
     return [load(f) for f in folders]
 
 

@@ -196,7 +196,8 @@ class ReportWriter:
     a failure to write it is logged and never stops the search."""
 
     def __init__(self, run_dir: Path) -> None:
-        self.run_dir, self.cache, self._seen = run_dir, {}, -1
+        self.cache: dict[str, dict[str, Any]] = {}
+        self.run_dir, self._seen = run_dir, -1
 
     def __call__(self) -> None:
         try:

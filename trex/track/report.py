@@ -46,7 +46,8 @@ def render_summary(tree: Tree, metric: str, final: FinalScores, stop_reason: str
         lines.append(f"| best node ({best.id}) | {_fmt(best.score)} | {_fmt(final.best_test)} |")
         lines += ["", f"## Lineage of {best.id}", ""]
         for node in tree.lineage(best.id):
-            lines.append(f"- **{node.id}** (dev {_fmt(node.score)}{fidelity_note(node.result)}, {node.origin or 'llm'}): "
+            lines.append(f"- **{node.id}** (dev {_fmt(node.score)}{fidelity_note(node.result)}, "
+                         f"{node.origin or 'llm'}): "
                          f"{node.spec.objective}  ")
             lines.append(f"  `{spec_line(node.spec)}`")
     lines += ["", "## Nodes (seconds per phase; overhead = driver-observed wall minus executor time)", "",
@@ -55,7 +56,8 @@ def render_summary(tree: Tree, metric: str, final: FinalScores, stop_reason: str
               "sampler alone." + (" A dev score marked * is a proxy (search.fidelity=asha): the node trained a "
                                   "share of its spec and was scored on part of the dev split; it was not promoted."
                                   if any(n.proxy for n in tree) else ""), "",
-              "| node | chosen by | status | dev | data | train | eval | overhead |", "|---|---|---|---|---|---|---|---|",
+              "| node | chosen by | status | dev | data | train | eval | overhead |",
+              "|---|---|---|---|---|---|---|---|",
               *[phase_row(n) for n in tree]]
     failed = [n for n in tree if n.status is NodeStatus.FAILED and n.result]
     if failed:

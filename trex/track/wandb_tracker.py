@@ -14,7 +14,7 @@ import logging
 import os
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from trex.track.base import flatten
 from trex.tree.records import Node, NodeStatus
@@ -33,8 +33,8 @@ def resolve_mode(mode: str) -> str:
         return mode
     if os.environ.get("WANDB_MODE") in ("offline", "online", "disabled"):
         return os.environ["WANDB_MODE"]
-    if os.environ.get("WANDB_API_KEY") or (Path.home() / ".netrc").is_file() and \
-            "api.wandb.ai" in (Path.home() / ".netrc").read_text():
+    if os.environ.get("WANDB_API_KEY") or ((Path.home() / ".netrc").is_file() and
+            "api.wandb.ai" in (Path.home() / ".netrc").read_text()):
         return "online"
     return "offline"
 
@@ -102,7 +102,8 @@ class WandbTracker:
         os.environ.setdefault("WANDB_SILENT", "true")
         import wandb
 
-        return wandb.init(project=self.project, group=self.group[:128], dir=str(self.dir), mode=self.mode,
+        return wandb.init(project=self.project, group=self.group[:128], dir=str(self.dir),
+                          mode=cast(Any, self.mode),   # one of wandb's modes (resolve_mode)
                           reinit="create_new", resume="allow", **kwargs)
 
     def _node_run(self, node: Node, name: str) -> Any:
@@ -110,7 +111,8 @@ class WandbTracker:
         run = self._init(name=name, id=run_id(self.group, name), job_type="node",
                          tags=[node.spec.direction.value, self.policy,
                                *([f"origin:{node.origin}"] if node.origin else [])],
-                         config={**flatten(node.spec.model_dump(mode="json")), "node_id": node.id, "origin": node.origin,
+                         config={**flatten(node.spec.model_dump(mode="json")), "node_id": node.id,
+                                 "origin": node.origin,
                                  "parent_id": node.parent_id, "parent_run_id": parent_run, "depth": node.depth,
                                  "parent_artifact": artifact_name(self.group, node.parent_id) if node.parent_id
                                  else None, "policy": self.policy})
@@ -167,11 +169,12 @@ class WandbTracker:
         best = tree.best()
         run = self._init(name="search", id=run_id(self.group, "search"), job_type="search",
                          tags=[self.policy, "search"], config={"policy": self.policy, "task": tree.task})
-        run.log({"tree": wandb.Table(columns=TREE_COLUMNS + SPEC_COLUMNS, data=tree_rows(tree))})
+        # wandb types columns as the invariant list[str | int]
+        run.log({"tree": wandb.Table(columns=TREE_COLUMNS + SPEC_COLUMNS, data=tree_rows(tree))})  # type: ignore[arg-type]
         run.summary.update({**final, "best_dev": best.score if best else None, "nodes": len(tree),
                             "succeeded": tree.count(NodeStatus.SUCCEEDED), "failed": tree.count(NodeStatus.FAILED)})
         adapter = best.result.adapter_path if best and best.result else None
-        if self.log_best_adapter and adapter and Path(adapter).is_dir():
+        if self.log_best_adapter and best is not None and adapter and Path(adapter).is_dir():
             artifact = wandb.Artifact(run_id(self.group, "best-adapter"), type="model",
                                       metadata={"node": best.id, "dev_score": best.score,
                                                 "test_score": final.get("best_test")})

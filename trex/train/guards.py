@@ -15,7 +15,7 @@ class NonFiniteGuard(TrainerCallback):
     """After every optimizer step, check the trainable weights (a NaN or infinite loss turns them
     non-finite at once through the gradients); on every log, check the loss itself."""
 
-    def on_step_end(self, args, state, control, model=None, **kwargs):  # type: ignore[no-untyped-def]
+    def on_step_end(self, args, state, control, model=None, **kwargs):
         if model is None:
             return
         for name, param in model.named_parameters():
@@ -23,7 +23,7 @@ class NonFiniteGuard(TrainerCallback):
                 raise TrainingDiverged(f"NaN/inf loss: trainable weight {name} is no longer finite after step "
                                        f"{state.global_step} of {state.max_steps}; training stopped early")
 
-    def on_log(self, args, state, control, logs=None, **kwargs):  # type: ignore[no-untyped-def]
+    def on_log(self, args, state, control, logs=None, **kwargs):
         loss = (logs or {}).get("loss")
         if isinstance(loss, float) and not math.isfinite(loss):
             raise TrainingDiverged(f"NaN/inf loss ({loss}) at step {state.global_step} of {state.max_steps}; "

@@ -78,7 +78,8 @@ def train_grpo(model: PreTrainedModel, dataset: Dataset, setup: TrainSetup, task
     args = GRPOConfig(**{**common_args(setup), "per_device_train_batch_size": batch},
                       num_generations=t.num_generations, max_completion_length=max_completion_length,
                       beta=t.beta, temperature=1.0)
-    trainer = GRPOTrainer(model=model, reward_funcs=[task_reward(task)], args=args,
+    # trl types a reward function's result as the invariant list[float | None]
+    trainer = GRPOTrainer(model=model, reward_funcs=[task_reward(task)], args=args,  # type: ignore[list-item]
                           train_dataset=dataset.select_columns(["prompt", "answer"]),
                           processing_class=setup.tokenizer, peft_config=peft_config)
     return run_trainer(trainer, setup, tokens=0)

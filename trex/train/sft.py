@@ -5,7 +5,7 @@ import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 from datasets import Dataset
@@ -42,7 +42,7 @@ class PlainLossSFTTrainer(SFTTrainer):
     LM-head kernel. Same completion-only labels and token-count normalization; on CPU the tiled
     kernel made each step ~2x slower (bench/train_step.py measures both)."""
 
-    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):  # type: ignore[override]
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         labels = inputs["labels"]
         kwargs = {k: v for k, v in inputs.items() if k in ("input_ids", "attention_mask", "position_ids")}
         outputs = model(**kwargs, use_cache=False)
@@ -65,10 +65,10 @@ class ProgressCallback(TrainerCallback):
     def __init__(self, reporter: Any) -> None:
         self.reporter = reporter
 
-    def on_step_end(self, args, state, control, **kwargs):  # type: ignore[no-untyped-def]
+    def on_step_end(self, args, state, control, **kwargs):
         self.reporter.step(state.global_step, state.max_steps)
 
-    def on_log(self, args, state, control, logs=None, **kwargs):  # type: ignore[no-untyped-def]
+    def on_log(self, args, state, control, logs=None, **kwargs):
         if logs:
             self.reporter.logged({"step": state.global_step, **logs})
 
@@ -79,7 +79,7 @@ class JsonlLogCallback(TrainerCallback):
     def __init__(self, path: Path) -> None:
         self.path = path
 
-    def on_log(self, args, state, control, logs=None, **kwargs):  # type: ignore[no-untyped-def]
+    def on_log(self, args, state, control, logs=None, **kwargs):
         if logs:
             record = {"step": state.global_step, **logs}
             with open(self.path, "a") as fh:
@@ -112,11 +112,12 @@ def with_adapter(model: PreTrainedModel, setup: TrainSetup) -> tuple[PreTrainedM
         if setup.parent_adapter is None:
             raise ValueError("train.init_from=parent, but the parent has no adapter (it is the base model); "
                              "use init_from=base")
-        return PeftModel.from_pretrained(model, setup.parent_adapter, is_trainable=True), None
+        # a PeftModel forwards the PreTrainedModel interface to the model it wraps
+        return cast(PreTrainedModel, PeftModel.from_pretrained(model, setup.parent_adapter, is_trainable=True)), None
     return model, lora_config(setup.train)
 
 
-def common_args(setup: TrainSetup) -> dict[str, object]:
+def common_args(setup: TrainSetup) -> dict[str, Any]:
     """TrainingArguments shared by the SFT, DPO and GRPO configs."""
     t, use_gpu = setup.train, torch.cuda.is_available()
     return dict(output_dir=str(setup.out_dir / "checkpoints"), num_train_epochs=t.epochs,
@@ -138,9 +139,10 @@ def run_trainer(trainer: Trainer, setup: TrainSetup, tokens: int) -> tuple[PreTr
     for callback in fault_callbacks(setup.out_dir):
         trainer.add_callback(callback)
     output = trainer.train()
-    trainer.model.save_pretrained(setup.out_dir / "adapter")
-    return trainer.model, TrainStats(steps=output.global_step, train_loss=float(output.training_loss),
-                                     tokens=tokens)
+    model = cast(PreTrainedModel, trainer.model)   # set by the trainer's constructor
+    model.save_pretrained(setup.out_dir / "adapter")
+    return model, TrainStats(steps=output.global_step, train_loss=float(output.training_loss),
+                             tokens=tokens)
 
 
 def train_sft(model: PreTrainedModel, dataset: Dataset, setup: TrainSetup,
@@ -151,5 +153,5 @@ def train_sft(model: PreTrainedModel, dataset: Dataset, setup: TrainSetup,
     trainer_cls = SFTTrainer if torch.cuda.is_available() and fused_loss else PlainLossSFTTrainer
     trainer = trainer_cls(model=model, args=args, train_dataset=dataset.select_columns(["prompt", "completion"]),
                           processing_class=setup.tokenizer, peft_config=peft_config)
-    tokens = int(sum(len(ids) for ids in trainer.train_dataset["input_ids"])) * setup.train.epochs
+    tokens = int(sum(len(ids) for ids in cast(Dataset, trainer.train_dataset)["input_ids"])) * setup.train.epochs
     return run_trainer(trainer, setup, tokens)

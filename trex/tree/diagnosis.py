@@ -83,7 +83,8 @@ def diagnosis_lines(node_id: str, d: Diagnosis) -> list[str]:
     lines = [f"Diagnosis of {node_id}: {d.failures}/{d.n} dev examples failed ({types})."]
     weak = [k for k in d.by_kind if k.kind]
     if weak:
-        lines.append("  by kind: " + ", ".join(f"{k.kind} {k.mean_score:.2f} ({k.failures}/{k.n} failed)" for k in weak))
+        lines.append("  by kind: " + ", ".join(f"{k.kind} {k.mean_score:.2f} ({k.failures}/{k.n} failed)"
+                                               for k in weak))
     for c in d.comparisons:
         kinds = ", ".join(f"{k} {v:+.2f}" for k, v in c.kind_deltas.items() if v)
         lines.append(f"  vs {c.relation} {c.other_id}: {c.score_delta:+.3f} per example, fixed {c.fixed}, "

@@ -88,7 +88,7 @@ def build_memory(tree: Tree, node_id: str, budget_tokens: int = 1500, n_key: int
     n_gains, n_failures = n_key // 2 + n_key % 2, n_key // 2
     best = heapq.nlargest(n_gains + len(seen), tree.gains())
     top = [tree[nid] for _, nid in best if nid not in seen][:n_gains]
-    failures = []
+    failures: list[Node] = []
     for nid in reversed(tree.failed_ids()):
         if len(failures) == n_failures:
             break

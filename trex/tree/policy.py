@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import math
 import random
-
-import numpy as np
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
+
+import numpy as np
 
 from trex.tree.store import Tree
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from enum import StrEnum
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
@@ -129,7 +129,7 @@ class DataRecipe(Frozen):
     @field_validator("kinds")
     @classmethod
     def _known_kinds(cls, kinds: list[str], info: ValidationInfo) -> list[str]:
-        allowed = (info.context or {}).get("kinds")
+        allowed: Any = (info.context or {}).get("kinds")
         unknown = [k for k in kinds if allowed is not None and k not in allowed]
         if unknown:
             raise ValueError(f"unknown kinds {unknown}; choose from {list(allowed)} or [] for all")
@@ -284,7 +284,8 @@ class RunResult(Frozen):
     predictions_path: str | None = None
     error: str | None = None
     ray_node: str = ""      # the Ray node the experiment ran on ('' outside Ray)
-    fidelity: float = 1.0       # share of the spec's training the adapter has had (search.fidelity=asha: < 1 on low rungs)
+    fidelity: float = 1.0       # share of the spec's training the adapter has had
+                                # (search.fidelity=asha: < 1 on low rungs)
     dev_fraction: float = 1.0   # share of the dev split the score was measured on
 
     @property

@@ -6,6 +6,7 @@ import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import cast
 
 from pydantic import BaseModel
 
@@ -87,7 +88,7 @@ class Tree:
     def best(self) -> Node | None:
         """The succeeded node with the highest dev score (earliest on ties)."""
         done = [n for n in self._nodes.values() if n.status is NodeStatus.SUCCEEDED and n.score is not None]
-        return max(done, key=lambda n: n.score) if done else None
+        return max(done, key=lambda n: cast(float, n.score)) if done else None
 
     # -- writing -----------------------------------------------------------------
     def add(self, spec: ExperimentSpec, parent_id: str | None, now: float,

@@ -39,7 +39,8 @@ def test_fixture_splits(task) -> None:
     ids = [e.id for v in splits.values() for e in v]
     assert len(ids) == len(set(ids)) == 18                       # the two open-ended items are gone
     assert all(e.meta["format"] != "Open-ended" for v in splits.values() for e in v)
-    assert [e.id for e in task.load(Split.TEST)] == [e.id for e in get_task("cs_bench", source="fixture").load(Split.TEST)]
+    fixture = get_task("cs_bench", source="fixture")
+    assert [e.id for e in task.load(Split.TEST)] == [e.id for e in fixture.load(Split.TEST)]
 
 
 def test_reads_json_lines_and_json_lists(tmp_path) -> None:

@@ -36,7 +36,8 @@ def test_fixture_rows_map_to_examples(task) -> None:
 
 
 def test_to_example_and_gold_replies() -> None:
-    row = {"instruction": "抽取实体。", "question": "句子:某甲偷走自行车。", "answer": "犯罪嫌疑人:某 甲;被盗物品:自行车"}
+    row = {"instruction": "抽取实体。", "question": "句子:某甲偷走自行车。",
+           "answer": "犯罪嫌疑人:某 甲;被盗物品:自行车"}
     example = to_example("2-6", 7, row)
     assert example.id == "lawbench-2-6-0007" and example.question == "抽取实体。\n句子:某甲偷走自行车。"
     assert gold_reply(example) == "犯罪嫌疑人:某甲\n被盗物品:自行车。"
@@ -91,7 +92,8 @@ def test_article_and_sentence_rules() -> None:
 def test_soft_f1_rules() -> None:
     assert metrics.sample_score("2-5", "三万", "回答:三万元") == pytest.approx(0.8)
     assert metrics.sample_score("2-10", "击打;获得", "击打") == pytest.approx(2 * 0.5 * 1 / 1.5)
-    assert metrics.sample_score("2-6", "犯罪嫌疑人:赵某\n受害人:孙某\n", "犯罪嫌疑人:赵某;地点:车库") == pytest.approx(0.5)
+    assert metrics.sample_score("2-6", "犯罪嫌疑人:赵某\n受害人:孙某\n",
+                                "犯罪嫌疑人:赵某;地点:车库") == pytest.approx(0.5)
 
 
 def test_proofreading_f_half() -> None:
@@ -139,7 +141,7 @@ def test_set_f1_matches_sklearn_samples_f1() -> None:
     pred = [set(rng.sample(labels, rng.randint(0, 4))) for _ in range(200)]
     binarizer = MultiLabelBinarizer(classes=labels).fit([labels])
     expected = f1_score(binarizer.transform(gold), binarizer.transform(pred), average="samples", zero_division=0)
-    assert sum(metrics.set_f1(p, g) for p, g in zip(pred, gold)) / 200 == pytest.approx(expected)
+    assert sum(metrics.set_f1(p, g) for p, g in zip(pred, gold, strict=False)) / 200 == pytest.approx(expected)
 
 
 def test_rc_f1_matches_rouge1_on_characters() -> None:

@@ -9,9 +9,9 @@ import pytest
 
 pytest.importorskip("rdkit")
 
-from ftbench import SourceUnavailable, Split, get_task  # noqa: E402
-from ftbench.omebench import ome_score  # noqa: E402
-from ftbench.omebench.ome_score import canonical, ome_scores, similarity  # noqa: E402
+from ftbench import SourceUnavailable, Split, get_task
+from ftbench.omebench import ome_score
+from ftbench.omebench.ome_score import canonical, ome_scores, similarity
 
 
 @pytest.fixture(scope="module")
@@ -58,7 +58,8 @@ def test_extract(task, completion: str, expected: list | None) -> None:
     if expected is None:
         assert got == ""
     else:
-        assert json.loads(got) == [{"subtype": s["subtype"], "intermediate_smiles": s["intermediate_smiles"]} for s in expected]
+        assert json.loads(got) == [{"subtype": s["subtype"], "intermediate_smiles": s["intermediate_smiles"]}
+                                   for s in expected]
 
 
 def _reference_omes(gold, pred, tau=0.6):

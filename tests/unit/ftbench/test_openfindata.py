@@ -20,7 +20,8 @@ def task() -> OpenFinDataTask:
 
 
 def mc_example(answer: str = "B", options: str = "ABCD") -> Example:
-    return Example(id="x", question="q", answer=answer, kind="data_inspection", meta={"file": "data_inspection", "options": options})
+    return Example(id="x", question="q", answer=answer, kind="data_inspection",
+                   meta={"file": "data_inspection", "options": options})
 
 
 def kw_example(answer: str = "宁德时代、比亚迪") -> Example:

@@ -43,7 +43,7 @@ def test_extract(task, completion: str, expected: str) -> None:
 def test_aggregate_is_accuracy(task) -> None:
     examples = task.load(Split.TEST)[:4]   # positive, negative, positive, negative
     predictions = ["positive", "positive", "", "negative"]
-    assert [task.score(p, e) for p, e in zip(predictions, examples)] == [1.0, 0.0, 0.0, 1.0]
+    assert [task.score(p, e) for p, e in zip(predictions, examples, strict=False)] == [1.0, 0.0, 0.0, 1.0]
     assert task.aggregate(predictions, examples) == pytest.approx(0.5)
 
 
