@@ -17,9 +17,14 @@ GTA's `arg_acc`) is available per sample as `arguments_match` for diagnosis.
 Simplifications: the final-answer steps (SummAcc, which needs a sentence-embedding model
 for subjective queries) and InstAcc are not scored; images are given as paths, not pixels.
 
-Splits: GTA has only one (test) set of 229 queries. We carve by query, never splitting
-one query's steps: test = 30% of the query ids (seed 4_229), dev = 15% of the rest (seed
-4_230), train = the remainder; with the real file 69 / 24 / 136 queries.
+Splits (`split_mode`), always by query, never splitting one query's steps. GTA has only one
+(test) set of 229 queries. "official" (default): test = the official set less a dev set of
+`DEV_QUERIES` = 20 queries carved from it with seed 4_230 (ftbench.source.official_splits;
+2 queries for the 12-query fixture), train empty: training data must come from other
+sources. "carve" (opt-in, the 1.x behaviour): test = 30% of the query ids (seed 4_229),
+dev = 15% of the rest (seed 4_230), train = the remainder; with the real file 69 / 24 / 136
+queries. Deviation in both: GTA reports scores on all 229 queries; our test set lacks the
+dev queries, since GTA has no validation set (the count and seed are in `version`).
 """
 from __future__ import annotations
 
@@ -29,11 +34,12 @@ from pathlib import Path
 from typing import Any
 
 from ftbench.base import Example, Split
-from ftbench.source import TaskTexts, carve, fixture_path, local_file
+from ftbench.source import TaskTexts, carve, check_split_mode, fixture_path, local_file, official_splits
 
 SOURCE_URL = "https://huggingface.co/datasets/Jize1/GTA/resolve/main/dataset.json"
 TEST_FRACTION, DEV_FRACTION = 0.3, 0.15
 TEST_SEED, DEV_SEED = 4_229, 4_230
+DEV_QUERIES, FIXTURE_DEV_QUERIES = 20, 2   # split_mode=official: dev queries carved from test
 # GTA's own grouping of its 14 tools (its evaluator's `gettype`).
 CATEGORIES: dict[str, tuple[str, ...]] = {
     "perception": ("OCR", "ImageDescription", "RegionAttributeDescription", "TextToBbox"),
@@ -157,12 +163,28 @@ class GtaTask(TaskTexts):
     """GTA step-by-step tool-call prediction; `source="fixture"` reads the bundled sample."""
 
     name: str = "gta"
-    version: str = "1.0"
     metric: str = "tool_accuracy"
     source: str = "hub"
     source_url: str = SOURCE_URL
     license: str = "Apache-2.0"
     kinds: tuple[str, ...] = KINDS
+    split_mode: str = "official"
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_split_mode(self.name, self.split_mode)
+
+    @property
+    def dev_queries(self) -> int:
+        """How many queries split_mode=official carves out of the test set as dev."""
+        return FIXTURE_DEV_QUERIES if self.source == "fixture" else DEV_QUERIES
+
+    @property
+    def version(self) -> str:
+        """2.x: split modes; official records its dev carve (queries and seed)."""
+        if self.split_mode == "official":
+            return f"2.0-official-dev{self.dev_queries}q-seed{DEV_SEED}"
+        return "2.0-carve"
 
     def _path(self) -> Path:
         if self.source == "fixture":
@@ -172,9 +194,12 @@ class GtaTask(TaskTexts):
     def load(self, split: Split) -> list[Example]:
         queries: dict[str, dict[str, Any]] = json.loads(self._path().read_text(encoding="utf-8"))
         ids = sorted(queries, key=lambda q: (len(q), q))
-        rest, test = carve(ids, TEST_FRACTION, TEST_SEED)
-        train, dev = carve(rest, DEV_FRACTION, DEV_SEED)
-        chosen = {Split.TRAIN: train, Split.DEV: dev, Split.TEST: test}[Split(split)]
+        if self.split_mode == "official":
+            chosen = official_splits(ids, DEV_SEED, dev_size=self.dev_queries)[Split(split).value]
+        else:
+            rest, test = carve(ids, TEST_FRACTION, TEST_SEED)
+            train, dev = carve(rest, DEV_FRACTION, DEV_SEED)
+            chosen = {Split.TRAIN: train, Split.DEV: dev, Split.TEST: test}[Split(split)]
         return [e for q in chosen for e in step_examples(q, queries[q])]
 
     def messages(self, question: str) -> list[dict[str, str]]:

@@ -1,4 +1,4 @@
-"""GTA step-by-step task: row mapping, call extraction, ToolAcc and the offline hub error."""
+"""GTA step-by-step task: row mapping, split modes, call extraction, ToolAcc and the offline hub error."""
 from __future__ import annotations
 
 import json
@@ -6,7 +6,7 @@ import json
 import pytest
 
 from ftbench import SourceUnavailable, Split, get_task
-from ftbench.gta.task import canonical_call, category, step_examples
+from ftbench.gta.task import DEV_QUERIES, FIXTURE_DEV_QUERIES, canonical_call, category, step_examples
 
 
 @pytest.fixture(scope="module")
@@ -35,13 +35,30 @@ def test_fixture_rows_map_to_step_examples(task) -> None:
     assert "Thought: I need the prices printed on the receipt." in second.question
 
 
-def test_splits_carve_by_query(task) -> None:
+def test_official_splits_carve_dev_out_of_the_test_set(task) -> None:
     by_split = {s: {e.meta["query_id"] for e in task.load(s)} for s in Split}
+    assert task.load(Split.TRAIN) == []                           # GTA publishes no training set
+    assert len(by_split[Split.DEV]) == FIXTURE_DEV_QUERIES == 2 and len(by_split[Split.TEST]) == 10
+    assert by_split[Split.DEV] | by_split[Split.TEST] == {str(i) for i in range(12)}
+    assert not by_split[Split.DEV] & by_split[Split.TEST]
+    assert task.load(Split.DEV) == get_task("gta", source="fixture").load(Split.DEV)      # seeded
+    assert task.version == "2.0-official-dev2q-seed4230"
+    assert get_task("gta").version == f"2.0-official-dev{DEV_QUERIES}q-seed4230" and DEV_QUERIES == 20
+
+
+def test_carve_mode_keeps_the_old_splits() -> None:
+    carved = get_task("gta", source="fixture", split_mode="carve")
+    by_split = {s: {e.meta["query_id"] for e in carved.load(s)} for s in Split}
     assert sum(len(q) for q in by_split.values()) == 12
     assert (len(by_split[Split.TEST]), len(by_split[Split.DEV]), len(by_split[Split.TRAIN])) == (4, 1, 7)
     assert not (by_split[Split.TRAIN] & by_split[Split.TEST]) and not (by_split[Split.DEV] & by_split[Split.TEST])
-    assert len(_all_examples(task)) == 24
-    assert task.load(Split.TEST) == task.load(Split.TEST)
+    assert len(_all_examples(carved)) == 24
+    assert carved.load(Split.TEST) == carved.load(Split.TEST) and carved.version == "2.0-carve"
+
+
+def test_unknown_split_mode_is_refused() -> None:
+    with pytest.raises(ValueError, match="split_mode='random' is not one of official, carve"):
+        get_task("gta", split_mode="random")
 
 
 def test_category_of_tools() -> None:
