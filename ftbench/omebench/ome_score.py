@@ -21,7 +21,7 @@ FP_RADIUS = 2
 FP_BITS = 2048
 
 GoldStep = tuple[str, str, float]
-PredStep = tuple[str, str]
+PredStep = tuple[str | None, str]     # a None subtype (not a string in the reply) matches no gold step
 
 
 def _rdkit() -> tuple[Any, Any]:

@@ -43,23 +43,35 @@ def test_silver_rows_get_uniform_weights_and_rationales(task) -> None:
 STEPS = [{"step": 1, "type": "addition", "subtype": "nucleophilic_addition", "intermediate_smiles": "CC([O-])C"}]
 
 
-@pytest.mark.parametrize(("completion", "expected"), [
-    (f"Reasoning...\n[ANSWER]\n{json.dumps(STEPS)}\n[/ANSWER]", STEPS),
-    (f"[ANSWER]```json\n{json.dumps(STEPS)}\n```[/ANSWER]", STEPS),
-    (f"[ANSWER] draft [/ANSWER] then final [ANSWER]{json.dumps(STEPS)}", STEPS),        # unclosed last tag
-    (f"Here it is: {json.dumps({'mechanism': STEPS})}", STEPS),                         # untagged object
-    (f"Put it between [ANSWER] and [/ANSWER]. [ANSWER]{json.dumps(STEPS)}[/ANSWER]", STEPS),
-    ('[ANSWER][{"step": 1, "type": "addition"}][/ANSWER]', None),                      # step lacks keys
-    ("[ANSWER] not json [/ANSWER]", None),
-    ("", None),
+@pytest.mark.parametrize(("completion", "official", "lenient"), [
+    (f"Reasoning...\n[ANSWER]\n{json.dumps(STEPS)}\n[/ANSWER]", STEPS, STEPS),
+    (f"[ANSWER]```json\n{json.dumps(STEPS)}\n```[/ANSWER]", STEPS, STEPS),
+    (f"[ANSWER]{json.dumps(STEPS)}", STEPS, STEPS),                                    # unclosed tag
+    (f"The mechanism is : {json.dumps(STEPS)}", STEPS, STEPS),                           # run.py's "is :" rule
+    (json.dumps({"mechanism": STEPS}), STEPS, STEPS),                                    # untagged object
+    (f"[ANSWER] draft [/ANSWER] then final [ANSWER]{json.dumps(STEPS)}", None, STEPS),   # official: first block
+    (f"Put it between [ANSWER] and [/ANSWER]. [ANSWER]{json.dumps(STEPS)}[/ANSWER]", None, STEPS),
+    (f"Here it is: {json.dumps({'mechanism': STEPS})}", None, STEPS),                   # prose around JSON
+    (f"[ANSWER]```{json.dumps(STEPS)}```[/ANSWER]", STEPS, STEPS),
+    ('[ANSWER][{"step": 1, "type": "addition"}][/ANSWER]', None, None),                 # step lacks keys
+    ("[ANSWER] not json [/ANSWER]", None, None),
+    ("", None, None),
 ])
-def test_extract(task, completion: str, expected: list | None) -> None:
-    got = task.extract(completion)
-    if expected is None:
-        assert got == ""
-    else:
-        assert json.loads(got) == [{"subtype": s["subtype"], "intermediate_smiles": s["intermediate_smiles"]}
-                                   for s in expected]
+def test_extract(task, completion: str, official: list | None, lenient: list | None) -> None:
+    for extraction, expected in (("official", official), ("lenient", lenient)):
+        got = get_task("omebench", source="fixture", extraction=extraction).extract(completion)
+        if expected is None:
+            assert got == "", extraction
+        else:
+            assert json.loads(got) == [{"subtype": s["subtype"], "intermediate_smiles": s["intermediate_smiles"]}
+                                       for s in expected], extraction
+
+
+def test_extraction_option_is_checked_and_versioned(task) -> None:
+    assert task.version == "2.0"
+    assert get_task("omebench", source="fixture", extraction="lenient").version == "2.0+lenient"
+    with pytest.raises(ValueError, match="extraction"):
+        get_task("omebench", source="fixture", extraction="last")
 
 
 def _reference_omes(gold, pred, tau=0.6):
