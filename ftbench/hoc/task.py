@@ -100,7 +100,8 @@ def hub_rows(task: str, split: str) -> list[dict[str, Any]]:
     args = parquet_download(split)
     offline = offline_variable()
     try:
-        path = hf_hub_download(**args, local_files_only=offline is not None)
+        path = hf_hub_download(args["repo_id"], args["filename"], repo_type=args["repo_type"],
+                               revision=args["revision"], local_files_only=offline is not None)
     except Exception as err:   # noqa: BLE001 - not cached offline, or any download failure
         why = f"{offline}=1 and it is not cached" if offline else f"{type(err).__name__}: {err}"
         raise SourceUnavailable(
@@ -173,5 +174,5 @@ class HocTask(TaskTexts):
             raise ValueError(f"hoc: {len(predictions)} predictions for {len(examples)} examples")
         active = gold.any(axis=0) | predicted.any(axis=0)
         if not active.any():   # every gold and every prediction is 'none'
-            return sum(self.score(p, e) for p, e in zip(predictions, examples)) / len(examples)
+            return sum(self.score(p, e) for p, e in zip(predictions, examples, strict=False)) / len(examples)
         return float(f1_score(gold[:, active], predicted[:, active], average="macro", zero_division=0))

@@ -46,7 +46,7 @@ def rdkit() -> Any:
         from rdkit import Chem, RDLogger
     except ImportError as err:
         raise ImportError("this task scores molecules with RDKit; install it with `pip install -e .[chem]`") from err
-    RDLogger.DisableLog("rdApp.*")
+    RDLogger.DisableLog("rdApp.*")  # type: ignore[attr-defined]  # missing from rdkit's stubs
     return Chem
 
 
@@ -75,7 +75,7 @@ def bond_count(m: Any, kind: str) -> int:
     from rdkit.Chem import Descriptors
 
     if kind == "rotatable":
-        return Descriptors.NumRotatableBonds(m)
+        return Descriptors.NumRotatableBonds(m)  # type: ignore[attr-defined]  # missing from rdkit's stubs
     bond_type = getattr(rdkit().rdchem.BondType, kind.upper())
     return sum(b.GetBondType() == bond_type for b in m.GetBonds())
 
@@ -83,7 +83,9 @@ def bond_count(m: Any, kind: str) -> int:
 def prop(m: Any, name: str) -> float:
     from rdkit.Chem import Descriptors
 
-    return {"logP": Descriptors.MolLogP, "MR": Descriptors.MolMR, "qed": Descriptors.qed}[name](m)
+    # MolLogP and MolMR are missing from rdkit's stubs
+    return {"logP": Descriptors.MolLogP, "MR": Descriptors.MolMR,  # type: ignore[attr-defined]
+            "qed": Descriptors.qed}[name](m)
 
 
 def success(prediction: str, spec: dict[str, Any]) -> bool:

@@ -22,7 +22,8 @@ Data. Test: the benchmark's test sets, Hub `phenixace/S2-TOMG-Bench` (9 configs 
 group names, counts) but no reference molecule. Train and dev: OpenMolIns, the authors'
 instruction-tuning set, Hub `phenixace/OpenMolIns-<scale>` (light 4.5k, small 18k, medium 45k,
 large 90k, xlarge 1.2M rows; columns SubTask, Instruction, molecule = a molecule meeting the
-instruction). Its constraints are parsed from the instruction text. Rows whose instruction
+instruction; one `train.csv` per repo, no loading script, so `datasets` >= 4 reads `main`
+directly). Its constraints are parsed from the instruction text. Rows whose instruction
 also appears in the test set are dropped; dev is carved from the rest with
 `carve(rows, dev_fraction, seed)`.
 
@@ -145,7 +146,8 @@ class TomgBenchTask(TaskTexts):
         if self.test_scale not in TEST_REPOS:
             raise ValueError(f"tomg_bench: test_scale={self.test_scale!r} is not one of {tuple(TEST_REPOS)}")
         if self.openmolins_scale not in OPENMOLINS_SCALES:
-            raise ValueError(f"tomg_bench: openmolins_scale={self.openmolins_scale!r} is not one of {OPENMOLINS_SCALES}")
+            raise ValueError(f"tomg_bench: openmolins_scale={self.openmolins_scale!r} "
+                             f"is not one of {OPENMOLINS_SCALES}")
         if self.source == "fixture":
             self.dev_fraction = 0.34
 
@@ -182,7 +184,8 @@ class TomgBenchTask(TaskTexts):
         return train if split is Split.TRAIN else dev
 
     def messages(self, question: str) -> list[dict[str, str]]:
-        return [{"role": "system", "content": "You are a chemist's assistant. Propose one molecule that satisfies the request."},
+        return [{"role": "system",
+                 "content": "You are a chemist's assistant. Propose one molecule that satisfies the request."},
                 {"role": "user", "content": f"{question}\nYou may reason first, but end your reply with one line of "
                                             "the form\nMolecule: <SMILES>"}]
 

@@ -40,7 +40,8 @@ def test_test_split_joins_the_three_challenge_sets(task: AciBenchTask) -> None:
 
 
 def test_row_mapping_tolerates_a_bom_and_padding() -> None:
-    row = {"\ufeffdataset": "VirtScribe ", "encounter_id": " D2N200", "dialogue": " [doctor] hi .\n", "note": "CC: x \n"}
+    row = {"\ufeffdataset": "VirtScribe ", "encounter_id": " D2N200", "dialogue": " [doctor] hi .\n",
+           "note": "CC: x \n"}
     assert to_example(row, "valid") == Example(id="D2N200", question="[doctor] hi .", answer="CC: x",
                                                kind="virtscribe", meta={"source_file": "valid"})
 
@@ -61,7 +62,7 @@ def test_aggregate_is_the_mean_of_per_note_rouge1(task: AciBenchTask) -> None:
     # reference tokens: left ankle sprain. "ankle sprain": P=1, R=2/3, F=0.8.
     # "right ankle": P=1/2, R=1/3, F=0.4. "": 0.
     predictions = ["ankle sprain", "right ankle", ""]
-    assert [round(task.score(p, e), 6) for p, e in zip(predictions, examples)] == [0.8, 0.4, 0.0]
+    assert [round(task.score(p, e), 6) for p, e in zip(predictions, examples, strict=False)] == [0.8, 0.4, 0.0]
     assert task.aggregate(predictions, examples) == pytest.approx(0.4)
 
 
@@ -75,7 +76,8 @@ def test_hub_source_reads_published_files_from_data_dir(tmp_path: Path, monkeypa
     shutil.copytree(FIXTURE / "challenge_data", tmp_path / "aci_bench" / "challenge_data")
     monkeypatch.setenv("FTBENCH_DATA", str(tmp_path))
     real = get_task("aci_bench")
-    assert [e.id for e in real.load(Split.DEV)] == [e.id for e in get_task("aci_bench", source="fixture").load(Split.DEV)]
+    fixture = get_task("aci_bench", source="fixture")
+    assert [e.id for e in real.load(Split.DEV)] == [e.id for e in fixture.load(Split.DEV)]
 
 
 def test_hub_source_offline_names_the_source(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

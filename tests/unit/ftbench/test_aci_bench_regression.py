@@ -30,4 +30,4 @@ def test_led_virtassist_test2_rouge1_matches_the_published_figure() -> None:
     # The script averages the same per-note values with np.mean (pairwise summation); aggregate sums
     # left to right, which here lands one unit in the last place (5.6e-17) away.
     assert abs(score - PUBLISHED_ROUGE1) <= math.ulp(PUBLISHED_ROUGE1)
-    assert float(np.mean([task.score(p, e) for p, e in zip(predictions, references)])) == PUBLISHED_ROUGE1
+    assert float(np.mean([task.score(p, e) for p, e in zip(predictions, references, strict=True)])) == PUBLISHED_ROUGE1

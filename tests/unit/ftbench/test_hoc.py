@@ -70,7 +70,8 @@ def test_aggregate_matches_blurb_macro_f1_on_random_inputs(task) -> None:
         golds = [set(rng.sample(HALLMARKS, rng.randint(0, 3))) for _ in range(60)] + [{h} for h in HALLMARKS]
         preds = [set(rng.sample(HALLMARKS, rng.randint(0, 3))) for _ in golds]
         binarizer = MultiLabelBinarizer(classes=list(HALLMARKS))
-        expected = f1_score(binarizer.fit_transform(golds), binarizer.transform(preds), average="macro", zero_division=0)
+        expected = f1_score(binarizer.fit_transform(golds), binarizer.transform(preds), average="macro",
+                            zero_division=0)
         examples = [Example(id=str(i), question="q", answer=format_labels(g)) for i, g in enumerate(golds)]
         assert task.aggregate([format_labels(p) for p in preds], examples) == pytest.approx(expected)
 

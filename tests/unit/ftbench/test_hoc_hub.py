@@ -31,8 +31,8 @@ def _intercept(monkeypatch: pytest.MonkeyPatch, path: Path) -> list[dict[str, An
 
     calls: list[dict[str, Any]] = []
 
-    def fake_download(**kwargs: Any) -> str:
-        calls.append(kwargs)
+    def fake_download(repo_id: str, filename: str, **kwargs: Any) -> str:
+        calls.append({"repo_id": repo_id, "filename": filename, **kwargs})
         return str(path)
 
     monkeypatch.setattr(huggingface_hub, "hf_hub_download", fake_download)
@@ -72,7 +72,7 @@ def test_offline_reads_only_the_local_cache(monkeypatch, tmp_path, online) -> No
 def test_failed_download_names_the_file_and_revision(monkeypatch, online) -> None:
     import huggingface_hub
 
-    def refuse(**kwargs: Any) -> str:
+    def refuse(*args: Any, **kwargs: Any) -> str:
         raise OSError("no route to host")
 
     monkeypatch.setattr(huggingface_hub, "hf_hub_download", refuse)

@@ -8,9 +8,9 @@ import pytest
 
 pytest.importorskip("rdkit")
 
-from ftbench import SourceUnavailable, Split, get_task  # noqa: E402
-from ftbench.tomg_bench import chem  # noqa: E402
-from ftbench.tomg_bench.task import spec_from_row, to_example  # noqa: E402
+from ftbench import SourceUnavailable, Split, get_task
+from ftbench.tomg_bench import chem
+from ftbench.tomg_bench.task import spec_from_row, to_example
 
 
 @pytest.fixture(scope="module")
@@ -61,7 +61,8 @@ def test_custom_counts_are_parsed_with_absent_ones_zero() -> None:
     assert groups["benzene_ring"] == 2 and groups["halo"] == 3 and "thioether" not in groups
     assert sum(groups.values()) == 5 and len(groups) == 18
     atoms = spec_from_row({"SubTask": "AtomNum", "molecule": "C",
-                           "Instruction": "There is a molecule with 7 carbon atoms, and 1 oxygen atom."}, "AtomNum")["atoms"]
+                           "Instruction": "There is a molecule with 7 carbon atoms, and 1 oxygen atom."},
+                          "AtomNum")["atoms"]
     assert atoms["carbon"] == 7 and atoms["oxygen"] == 1 and sum(atoms.values()) == 8
 
 
