@@ -1,7 +1,11 @@
 """`hoc`: which of the ten hallmarks of cancer a PubMed abstract discusses; macro-F1.
 
 Source: `bigbio/hallmarks_of_cancer`, config `hallmarks_of_cancer_source` (Baker et al.,
-2016; BLURB's PMID split into train / validation / test). Source rows are sentences:
+2016; BLURB's PMID split into train / validation / test). The repo's `main` branch holds only
+a loading script, which `datasets` >= 4 refuses to run, so the rows are read from the Hub's
+own Parquet export of that config: branch `refs/convert/parquet`, pinned to commit
+`PARQUET_REVISION`, files `hallmarks_of_cancer_source/<split>/0000.parquet` (fetched with
+`huggingface_hub`, which caches them and reads the cache offline). Source rows are sentences:
 `document_id` "<PMID>_<sentence index>", `text`, `label` (ClassLabel ids over ten hallmarks
 plus "none"). As in BLURB's HoC evaluator, sentences are grouped into their abstract and
 an abstract's labels are the union of its sentences' labels without "none"; an example is
@@ -22,11 +26,15 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
 
-from ftbench.base import Example, Split
-from ftbench.source import TaskTexts, fixture_path, hub_rows, read_rows
+from ftbench.base import Example, SourceUnavailable, Split
+from ftbench.offline import offline_variable
+from ftbench.source import TaskTexts, fixture_path, read_rows
 
 HUB_ID = "bigbio/hallmarks_of_cancer"
 HUB_CONFIG = "hallmarks_of_cancer_source"
+# Head of the Hub's `refs/convert/parquet` branch when pinned ("Delete old duckdb index files");
+# its Parquet files date from the converter's last "Update parquet files" (0a4b5d7).
+PARQUET_REVISION = "b78c5a2c56ed30bb64f184b204c46362092cebdf"
 # The source's ClassLabel names, in id order (id 7 is "none").
 CLASS_NAMES = (
     "evading growth suppressors", "tumor promoting inflammation", "enabling replicative immortality",
@@ -77,6 +85,32 @@ def to_examples(rows: list[dict[str, Any]], split: str) -> list[Example]:
             for pmid, sents in sentences.items()]
 
 
+def parquet_download(split: str) -> dict[str, str]:
+    """The `huggingface_hub.hf_hub_download` arguments of one source split's Parquet file."""
+    return {"repo_id": HUB_ID, "repo_type": "dataset", "revision": PARQUET_REVISION,
+            "filename": f"{HUB_CONFIG}/{split}/0000.parquet"}
+
+
+def hub_rows(task: str, split: str) -> list[dict[str, Any]]:
+    """Sentence rows of one source split from the pinned Parquet export (the Hub cache when
+    offline); SourceUnavailable, saying how to get them, when neither can be reached."""
+    import pyarrow.parquet as pq
+    from huggingface_hub import hf_hub_download
+
+    args = parquet_download(split)
+    offline = offline_variable()
+    try:
+        path = hf_hub_download(args["repo_id"], args["filename"], repo_type=args["repo_type"],
+                               revision=args["revision"], local_files_only=offline is not None)
+    except Exception as err:   # noqa: BLE001 - not cached offline, or any download failure
+        why = f"{offline}=1 and it is not cached" if offline else f"{type(err).__name__}: {err}"
+        raise SourceUnavailable(
+            f"{task}: needs {HUB_ID!r} ({split}: {args['filename']} at revision {PARQUET_REVISION}) from the "
+            f"Hugging Face Hub, but {why}; run with network once, or use {task} with source=fixture "
+            "for the bundled sample") from None
+    return pq.read_table(path).to_pylist()
+
+
 def _set_f1(predicted: set[str], gold: set[str]) -> float:
     if not predicted and not gold:
         return 1.0
@@ -86,7 +120,7 @@ def _set_f1(predicted: set[str], gold: set[str]) -> float:
 @dataclass
 class HocTask(TaskTexts):
     name: str = "hoc"
-    version: str = "1.0"
+    version: str = "1.1"     # 1.1: rows from the pinned Parquet export (1.0: the loading script)
     metric: str = "macro_f1"
     source: str = "hub"
     source_url: str = "https://huggingface.co/datasets/bigbio/hallmarks_of_cancer"
@@ -96,7 +130,7 @@ class HocTask(TaskTexts):
     def load(self, split: Split) -> list[Example]:
         name = SOURCE_SPLITS[Split(split)]
         rows = (read_rows(fixture_path(__file__, f"{name}.jsonl")) if self.source == "fixture"
-                else hub_rows(self.name, HUB_ID, name, config=HUB_CONFIG))
+                else hub_rows(self.name, name))
         return to_examples(rows, name)
 
     def messages(self, question: str) -> list[dict[str, str]]:

@@ -22,7 +22,8 @@ Data. Test: the benchmark's test sets, Hub `phenixace/S2-TOMG-Bench` (9 configs 
 group names, counts) but no reference molecule. Train and dev: OpenMolIns, the authors'
 instruction-tuning set, Hub `phenixace/OpenMolIns-<scale>` (light 4.5k, small 18k, medium 45k,
 large 90k, xlarge 1.2M rows; columns SubTask, Instruction, molecule = a molecule meeting the
-instruction). Its constraints are parsed from the instruction text. Rows whose instruction
+instruction; one `train.csv` per repo, no loading script, so `datasets` >= 4 reads `main`
+directly). Its constraints are parsed from the instruction text. Rows whose instruction
 also appears in the test set are dropped; dev is carved from the rest with
 `carve(rows, dev_fraction, seed)`.
 
