@@ -16,8 +16,12 @@ def task(request: pytest.FixtureRequest) -> Task:
 
 def test_fixture_loads_every_split(task: Task) -> None:
     assert isinstance(task, Task)
+    official = getattr(task, "split_mode", "") == "official"
     for split in Split:
         examples = task.load(split)
+        if split is Split.TRAIN and official:     # a test-only benchmark: nothing to train on from it
+            assert examples == [], f"{task.name}: split_mode=official must not train on the official test set"
+            continue
         assert examples, f"{task.name}: empty {split} split"
         assert len({e.id for e in examples}) == len(examples), f"{task.name}: duplicate ids in {split}"
         assert all(e.question.strip() and e.answer.strip() for e in examples)
