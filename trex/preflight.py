@@ -42,6 +42,11 @@ def check_task_and_engines(cfg: RunConfig, task: ftbench.Task) -> None:
         task.load(ftbench.Split.DEV)
     except ftbench.SourceUnavailable as err:
         raise ConfigError(str(err)) from None
+    if getattr(task, "split_mode", "") == "official":
+        log.warning("task %s (version %s) is scored on its whole official test set and has no training split: "
+                    "experiments must train on other sources (a Hub dataset, files, synthesis; the Researcher's "
+                    "tools search for them); task.split_mode=carve trains on a carve of the test set instead",
+                    task.name, task.version)
     if cfg.executor.engine == "vllm":
         from trex.eval.engines import require_vllm
 

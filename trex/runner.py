@@ -218,7 +218,8 @@ def run_search(cfg: RunConfig) -> Outcome:
             if mirror is not None:
                 mirror()
 
-        search = Search(cfg.search, planner, run_dir=run_dir, metric=task.metric, tracker=make_tracker(cfg, run_dir),
+        search = Search(cfg.search, planner, run_dir=run_dir, metric=task.metric, task_version=task.version,
+                        tracker=make_tracker(cfg, run_dir),
                         reference_score=cfg.task.reference_score, max_train_samples=cfg.executor.max_train_samples,
                         tree=tree, requeue_lost=cfg.cluster.on_executor_lost == "requeue", llm=llm_server,
                         artifacts=artifacts, on_save=saved)

@@ -47,11 +47,13 @@ class Outcome:
 class Search:
     def __init__(self, config: SearchConfig, planner: Planner, *, run_dir: Path | None = None,
                  metric: str = "score", tracker: Tracker | None = None, reference_score: float | None = None,
+                 task_version: str = "",
                  max_train_samples: int | None = None, tree: Tree | None = None, requeue_lost: bool = True,
                  llm: LLMHealth | None = None, clock: Callable[[], float] = time.monotonic,
                  wall: Callable[[], float] = time.time, artifacts: str | None = None,
                  on_save: Callable[[], None] | None = None) -> None:
         self.config, self.planner, self.run_dir, self.metric = config, planner, run_dir, metric
+        self.task_version = task_version   # shown beside the final scores (splits and scoring rules)
         self.artifacts = artifacts      # where executors put node artifacts: a storage URI (None: run_dir)
         self.on_save = on_save          # after every save (e.g. mirror the run's records to storage)
         self.proposer: Proposer | None = planner.proposer
@@ -401,8 +403,10 @@ class Search:
         wall = self.elapsed_s()
         stop = self.stop_reason or "no node left to expand"
         if self.run_dir is not None:
-            (self.run_dir / "summary.md").write_text(render_summary(self.tree, self.metric, self.final, stop, wall))
+            summary = render_summary(self.tree, self.metric, self.final, stop, wall, self.task_version)
+            (self.run_dir / "summary.md").write_text(summary)
             write_json(self.run_dir / "final.json", {"stop_reason": stop, "wall_s": wall,
+                                                     "task_version": self.task_version,
                                                      "base_test": self.final.base_test,
                                                      "best_test": self.final.best_test,
                                                      "best_node": (self.tree.best() or self.tree.root).id})

@@ -32,9 +32,12 @@ def phase_row(node: Node) -> str:
             f"{c.eval_s:.1f} | {overhead:.2f} |")
 
 
-def render_summary(tree: Tree, metric: str, final: FinalScores, stop_reason: str, wall_s: float) -> str:
+def render_summary(tree: Tree, metric: str, final: FinalScores, stop_reason: str, wall_s: float,
+                   task_version: str = "") -> str:
     base, best = tree.root, tree.best()
     lines = [f"# trex run: {tree.task}", "",
+             *([f"Scores are on task version {task_version} (its splits and scoring rules).", ""]
+               if task_version else []),
              f"Stopped: {stop_reason}. Wall time {wall_s / 60:.1f} min. Nodes: {len(tree)} "
              f"({tree.count(NodeStatus.SUCCEEDED)} succeeded, {tree.count(NodeStatus.FAILED)} failed, "
              f"{tree.count(NodeStatus.PENDING)} never run). Researcher LLM: {tree.llm_usage.calls} calls, "
