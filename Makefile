@@ -1,5 +1,5 @@
 # One command to set up and run the main job; one to set up and run the tests.
-.PHONY: setup run test test-fast gpu-check
+.PHONY: setup run test test-fast lint gpu-check
 
 # Nothing on the default path needs the Hub; offline avoids 30-50 s lookup time-outs.
 export HF_HUB_OFFLINE ?= 1
@@ -12,6 +12,10 @@ run: setup
 
 test: setup
 	.venv/bin/python -m pytest -ra $(ARGS)
+
+lint: setup
+	.venv/bin/ruff check .
+	.venv/bin/mypy
 
 test-fast: setup
 	.venv/bin/python -m pytest -ra -m "not slow" $(ARGS)
