@@ -39,11 +39,18 @@ def _fmt(value: float | None) -> str:
     return "-" if value is None else f"{value:.3f}"
 
 
+def finished(run_dir: Path) -> bool:
+    """The run has ended: final.json exists and is not older than tree.json (a resumed run
+    keeps its previous session's final.json until it ends again)."""
+    final, tree = run_dir / "final.json", run_dir / "tree.json"
+    return final.is_file() and final.stat().st_mtime >= tree.stat().st_mtime - 1.0
+
+
 def status_table(run_dir: Path, tree: Tree) -> Table:
     """One row per node: parent, status, dev score, fidelity, what it tried, time and examples."""
     best = tree.best()
     final = run_dir / "final.json"
-    state = json.loads(final.read_text())["stop_reason"] if final.is_file() else "running"
+    state = json.loads(final.read_text())["stop_reason"] if finished(run_dir) else "running"
     table = Table(title=f"{run_dir.name}: {len(tree)} nodes, best {_fmt(best.score if best else None)}"
                         f"{f' ({best.id})' if best else ''} · {state}")
     for column in ("node", "parent", "status", "dev", "fidelity", "origin", "objective", "seconds", "examples"):
@@ -65,7 +72,7 @@ def status(run: str, watch: float | None, console: Console) -> None:
     from rich.live import Live
 
     with Live(status_table(run_dir, tree), console=console, refresh_per_second=1) as live:
-        while not (run_dir / "final.json").is_file():
+        while not finished(run_dir):
             time.sleep(watch)
             try:
                 live.update(status_table(run_dir, Tree.load(run_dir / "tree.json")))

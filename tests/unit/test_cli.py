@@ -76,3 +76,12 @@ def test_resume_and_compare_route_to_their_commands(tmp_path: Path, capsys: pyte
     with pytest.raises(SystemExit) as exit_:
         cli.main(["compare", str(tmp_path)])
     assert exit_.value.code == 2 and "no run folders" in capsys.readouterr().err
+
+
+def test_a_resumed_run_is_running_until_it_writes_final_json_again(run_dir: Path) -> None:
+    import time
+
+    assert cli.finished(run_dir)
+    time.sleep(1.5)
+    (run_dir / "tree.json").write_text((run_dir / "tree.json").read_text())   # a new session saves its tree
+    assert not cli.finished(run_dir)
