@@ -19,6 +19,7 @@ import yaml
 
 from trex import storage
 from trex.config import ExecutorConfig, saved_config
+from trex.track.html_report import test_score
 from trex.tree.describe import spec_line
 from trex.tree.records import ExperimentSpec, InitFrom, Node, NodeStatus
 from trex.tree.store import Tree
@@ -82,11 +83,6 @@ def recipe(p: Picked, out: Path) -> dict[str, Any]:
                    "spec": n.spec.model_dump(mode="json")} for n in chain(p.tree, p.node)],
         "command": f"trex reproduce {out / 'recipe.yaml'} --out <folder>",
     }
-
-
-def test_score(run_dir: Path, node: Node) -> float | None:
-    path = run_dir / "nodes" / node.id / "result-test.json"
-    return json.loads(path.read_text()).get("score") if path.is_file() else None
 
 
 def fetch_adapter(location: str, into: Path) -> Path:
