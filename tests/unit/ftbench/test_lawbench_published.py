@@ -1,21 +1,24 @@
 """LawBench's released model predictions, scored by ftbench, give LawBench's published per-task figures.
 
 The data is LawBench's own (github:open-compass/LawBench, Apache-2.0; checked at commit
-e30981bb3ff54c41571f222e0b23e92d27375388, 2023-11-13), not bundled here: a LawBench checkout, or
-the subset of it below, is looked for at $LAWBENCH_DIR, else at shared/lawbench inside or beside
-this repository, and these tests are skipped when none is found.
+e30981bb3ff54c41571f222e0b23e92d27375388, 2023-11-13). By default the tests read the subset
+bundled in data/lawbench_released/ (GPT-4's predictions for all 18 sub-tasks that have them, cut to
+the fields scored, and ChERRANT's tables cut to what those texts look up; see its README and
+build.py). Set $LAWBENCH_DIR to a full LawBench checkout to check more models:
 
-    predictions/zero_shot/results.csv              the published figures (task, model_name, score)
-    predictions/zero_shot/<model>/<task>.json      released predictions {"0": {origin_prompt, prediction, refr}, ...}
+    predictions/zero_shot/results.csv                 the published figures (task, model_name, score)
+    predictions/zero_shot/<model>/<task>.json[.gz]    released predictions {"0": {origin_prompt, prediction, refr}, ...}
     evaluation/utils/data/cilin.txt, confusion_dict.txt   ChERRANT's tables (task 2-1)
 
-$LAWBENCH_MODELS (comma-separated) picks the models, default GPT4 and qwen-7b-chat-hf. results.csv
-holds each figure cut (not rounded) to 16 decimal places (2-1: the 4 decimals the official scorer
-prints), so that is the precision asserted. 2-9 and 2-10 have no released predictions.
+$LAWBENCH_MODELS (comma-separated) picks the models, default every model with predictions in the
+bundled subset, or GPT4 and qwen-7b-chat-hf in a full checkout. results.csv holds each figure cut
+(not rounded) to 16 decimal places (2-1: the 4 decimals the official scorer prints), so that is
+the precision asserted. 2-9 and 2-10 have no released predictions.
 """
 from __future__ import annotations
 
 import csv
+import gzip
 import json
 import os
 from decimal import ROUND_DOWN, Decimal
@@ -27,28 +30,41 @@ from ftbench import get_task
 from ftbench.base import Example
 from ftbench.lawbench.task import KINDS, proofread_source
 
-ROOT = Path(__file__).resolve().parents[3]
-DEFAULT_MODELS = ("GPT4", "qwen-7b-chat-hf")
+BUNDLED = Path(__file__).resolve().parent / "data" / "lawbench_released"
+CHECKOUT_MODELS = ("GPT4", "qwen-7b-chat-hf")
 # (model, task) -> why ftbench's figure differs from the published one (an expected failure, strict).
 KNOWN_DEVIATIONS: dict[tuple[str, str], str] = {}
 
 
-def lawbench_dir() -> Path | None:
-    candidates = [os.environ.get("LAWBENCH_DIR", ""), ROOT / "shared" / "lawbench", ROOT.parent / "shared" / "lawbench"]
-    for candidate in candidates:
-        if candidate and (Path(candidate) / "predictions" / "zero_shot" / "results.csv").is_file():
-            return Path(candidate)
-    return None
+def lawbench_dir() -> Path:
+    checkout = os.environ.get("LAWBENCH_DIR", "")
+    if checkout and not (Path(checkout) / "predictions" / "zero_shot" / "results.csv").is_file():
+        raise pytest.UsageError(f"LAWBENCH_DIR={checkout!r} has no predictions/zero_shot/results.csv")
+    return Path(checkout) if checkout else BUNDLED
 
 
 DATA = lawbench_dir()
-MODELS = tuple(m for m in os.environ.get("LAWBENCH_MODELS", ",".join(DEFAULT_MODELS)).split(",") if m)
+ZERO_SHOT = DATA / "predictions" / "zero_shot"
+
+
+def default_models() -> str:
+    if DATA == BUNDLED:
+        return ",".join(sorted(p.name for p in ZERO_SHOT.iterdir() if p.is_dir()))
+    return ",".join(CHECKOUT_MODELS)
+
+
+MODELS = tuple(m for m in os.environ.get("LAWBENCH_MODELS", default_models()).split(",") if m)
+
+
+def prediction_file(model: str, kind: str) -> Path | None:
+    for name in (f"{kind}.json", f"{kind}.json.gz"):
+        if (ZERO_SHOT / model / name).is_file():
+            return ZERO_SHOT / model / name
+    return None
 
 
 def published() -> dict[tuple[str, str], float]:
-    if DATA is None:
-        return {}
-    with (DATA / "predictions" / "zero_shot" / "results.csv").open(encoding="utf-8") as handle:
+    with (ZERO_SHOT / "results.csv").open(encoding="utf-8") as handle:
         return {(row["model_name"], row["task"]): float(row["score"]) for row in csv.DictReader(handle)}
 
 
@@ -56,26 +72,36 @@ def cases() -> list:
     figures, out = published(), []
     for model in MODELS:
         for kind in KINDS:
-            if DATA is not None and (DATA / "predictions" / "zero_shot" / model / f"{kind}.json").is_file():
+            if prediction_file(model, kind) is not None:
                 marks = [pytest.mark.xfail(strict=True, reason=KNOWN_DEVIATIONS[(model, kind)])] \
                     if (model, kind) in KNOWN_DEVIATIONS else []
                 out.append(pytest.param(model, kind, figures.get((model, kind)), id=f"{model}-{kind}", marks=marks))
-    return out or [pytest.param(None, None, None, marks=pytest.mark.skip(
-        reason="no LawBench checkout: set LAWBENCH_DIR (see this file's docstring)"))]
+    return out
+
+
+def test_every_requested_model_has_predictions() -> None:
+    cased = {c.values[0] for c in cases()}
+    assert cased == set(MODELS), f"no released predictions in {ZERO_SHOT} for {sorted(set(MODELS) - cased)}"
+    if DATA == BUNDLED:
+        assert len(cases()) == 18, "the bundled subset holds all 18 sub-tasks with released predictions"
 
 
 def released(model: str, kind: str) -> tuple[list[str], list[Example]]:
     """A released prediction file as (predictions, examples), rows in file order."""
-    assert DATA is not None
-    rows = json.loads((DATA / "predictions" / "zero_shot" / model / f"{kind}.json").read_text(encoding="utf-8"))
+    path = prediction_file(model, kind)
+    assert path is not None
+    raw = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
+    rows = json.loads(raw.decode("utf-8"))
     predictions, examples = [], []
     for i in range(len(rows)):
         row = rows[str(i)]
-        prompt = row["origin_prompt"]
-        prompt = prompt[0]["prompt"] if isinstance(prompt, list) else prompt
-        meta = {"source": proofread_source(prompt, prompt)} if kind == "2-1" else {}
+        meta = {}
+        if kind == "2-1":
+            prompt = row["origin_prompt"]
+            prompt = prompt[0]["prompt"] if isinstance(prompt, list) else prompt
+            meta = {"source": proofread_source(prompt, prompt)}
         predictions.append(row["prediction"])
-        examples.append(Example(id=f"{model}-{kind}-{i}", question=prompt, answer=row["refr"], kind=kind, meta=meta))
+        examples.append(Example(id=f"{model}-{kind}-{i}", question="", answer=row["refr"], kind=kind, meta=meta))
     return predictions, examples
 
 
