@@ -55,7 +55,7 @@ JUDGES = ("none", "llm")
 METRICS = {"none": "accuracy_mc_tf_fill_exact", "llm": "score_all_formats_llm_judge"}
 _ANSWER = re.compile(r"answer\s*[:：]", re.IGNORECASE)
 _LETTER = re.compile(r"\b([A-D])\b")
-_TRUTH = re.compile(r"\b(true|false)\b", re.IGNORECASE)
+_TRUTH = re.compile(r"\b(true|false)\b")   # on the lower-cased text, as gen_judgment.py
 
 
 def read_records(path: Path) -> list[dict[str, Any]]:
@@ -207,8 +207,8 @@ class CsBenchTask(TaskTexts):
             found = _LETTER.search(prediction)
             return float(found is not None and found.group(1) == example.answer)
         if form == ASSERTION:
-            found = _TRUTH.search(prediction)
-            return float(found is not None and found.group(1).lower() == example.answer)
+            found = _TRUTH.search(prediction.lower())      # not re.IGNORECASE: that also reads "falſe"
+            return float(found is not None and found.group(1) == example.answer)
         if not prediction.strip():
             return 0.0
         if form == FILL_IN and normalize_blank(prediction) == normalize_blank(example.answer):

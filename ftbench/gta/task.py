@@ -14,6 +14,16 @@ call as a JSON object {"name": ..., "arguments": {...}}.
 Metric: ToolAcc = the predicted tool name equals the gold tool name, averaged over all
 tool-call steps (GTA's `tool_acc / total['tool']`). ArgAcc (name and arguments both exact,
 GTA's `arg_acc`) is available per sample as `arguments_match` for diagnosis.
+
+Reading a reply (`extraction="official"`, default): GTA's step-by-step run parses a ReAct reply
+with lagent's ReActProtocol (the last "Action:" line, and "Action Input:" must be present, else
+NoAction; "Final Answer:" anywhere makes it an answer, not a call) and resolves the name with its
+ActionExecutor (exact case; "Tool.api" is tool "Tool"). Our replies are JSON instead of ReAct, so
+the same rules read: the last JSON object with a string "name" AND an "arguments" key, none if
+the reply contains "Final Answer:", name stripped and compared with its case, "OCR.run" = "OCR".
+Deviation: a call whose JSON does not decode scores 0 (ReAct's separate Action line would still
+count). `extraction="lenient"` (opt-in, recorded in `version`) is the 2.0 reader: also
+{"tool", "args"}, OpenAI's {"function": {...}}, a missing "arguments", and "Final Answer:" ignored.
 Simplifications: the final-answer steps (SummAcc, which needs a sentence-embedding model
 for subjective queries) and InstAcc are not scored; images are given as paths, not pixels.
 
@@ -40,6 +50,8 @@ SOURCE_URL = "https://huggingface.co/datasets/Jize1/GTA/resolve/main/dataset.jso
 TEST_FRACTION, DEV_FRACTION = 0.3, 0.15
 TEST_SEED, DEV_SEED = 4_229, 4_230
 DEV_QUERIES, FIXTURE_DEV_QUERIES = 20, 2   # split_mode=official: dev queries carved from test
+EXTRACTIONS = ("official", "lenient")
+FINISH = "Final Answer:"                  # lagent ReActProtocol's finish marker
 # GTA's own grouping of its 14 tools (its evaluator's `gettype`).
 CATEGORIES: dict[str, tuple[str, ...]] = {
     "perception": ("OCR", "ImageDescription", "RegionAttributeDescription", "TextToBbox"),
@@ -140,8 +152,23 @@ def _parse_call(text: str) -> tuple[str, Any] | None:
     return call["name"], call.get("arguments")
 
 
+def _as_official_call(obj: Any) -> tuple[str, Any] | None:
+    """A decoded JSON value read as GTA reads a ReAct call: a string "name" and an "arguments" key."""
+    if not isinstance(obj, dict) or not isinstance(obj.get("name"), str) or "arguments" not in obj:
+        return None
+    name = obj["name"].strip()
+    return (name, obj["arguments"]) if name else None
+
+
+def resolved_name(name: str, gold: str) -> str:
+    """The tool GTA's action executor runs for `name`: "Tool.api" runs "Tool" (the gold tool always
+    belongs to the query, so that prefix is a valid action exactly when it is the gold one)."""
+    return gold if name != gold and "." in name and name.rsplit(".", 1)[0] == gold else name
+
+
 def _as_call(obj: Any) -> tuple[str, Any] | None:
-    """A decoded JSON value read as a tool call: {"name", "arguments"}, or OpenAI's {"function": {...}}."""
+    """A decoded JSON value read leniently as a tool call: {"name"/"tool", "arguments"/"args"}, or
+    OpenAI's {"function": {...}}."""
     if not isinstance(obj, dict):
         return None
     if isinstance(obj.get("function"), dict):
@@ -169,10 +196,13 @@ class GtaTask(TaskTexts):
     license: str = "Apache-2.0"
     kinds: tuple[str, ...] = KINDS
     split_mode: str = "official"
+    extraction: str = "official"
 
     def __post_init__(self) -> None:
         super().__post_init__()
         check_split_mode(self.name, self.split_mode)
+        if self.extraction not in EXTRACTIONS:
+            raise ValueError(f"gta: extraction={self.extraction!r} is not one of {', '.join(EXTRACTIONS)}")
 
     @property
     def dev_queries(self) -> int:
@@ -181,10 +211,10 @@ class GtaTask(TaskTexts):
 
     @property
     def version(self) -> str:
-        """2.x: split modes; official records its dev carve (queries and seed)."""
-        if self.split_mode == "official":
-            return f"2.0-official-dev{self.dev_queries}q-seed{DEV_SEED}"
-        return "2.0-carve"
+        """2.x: split modes; official records its dev carve (queries and seed); 2.1: GTA's reading
+        rules (the 2.0 reader is recorded as +lenient)."""
+        mode = f"official-dev{self.dev_queries}q-seed{DEV_SEED}" if self.split_mode == "official" else "carve"
+        return f"2.1-{mode}" + ("" if self.extraction == "official" else f"+{self.extraction}")
 
     def _path(self) -> Path:
         if self.source == "fixture":
@@ -211,7 +241,12 @@ class GtaTask(TaskTexts):
         return example.answer
 
     def extract(self, completion: str) -> str:
-        """The last JSON object in the completion that reads as a tool call, canonicalised; '' if none."""
+        """The last JSON object in the completion that reads as a tool call, canonicalised; '' if none
+        (and, with the official rules, '' for a reply that gives a final answer)."""
+        official = self.extraction == "official"
+        if official and FINISH in completion:
+            return ""
+        read_call = _as_official_call if official else _as_call
         decoder = json.JSONDecoder()
         found: tuple[str, Any] | None = None
         start = completion.find("{")
@@ -221,19 +256,26 @@ class GtaTask(TaskTexts):
             except json.JSONDecodeError:
                 start = completion.find("{", start + 1)
                 continue
-            found = _as_call(obj) or found
+            found = read_call(obj) or found
             start = completion.find("{", end)
         return canonical_call(*found) if found else ""
 
     def score(self, prediction: str, example: Example) -> float:
-        """ToolAcc for one step: 1.0 when the predicted tool name is the gold one."""
+        """ToolAcc for one step: 1.0 when the predicted tool name is the gold one ("Tool.api" counts
+        as "Tool" under the official rules, as GTA's action executor runs it)."""
         predicted, gold = _parse_call(prediction), _parse_call(example.answer)
-        return float(predicted is not None and gold is not None and predicted[0] == gold[0])
+        if predicted is None or gold is None:
+            return 0.0
+        name = resolved_name(predicted[0], gold[0]) if self.extraction == "official" else predicted[0]
+        return float(name == gold[0])
 
     def arguments_match(self, prediction: str, example: Example) -> bool:
         """ArgAcc for one step: the right tool with exactly the gold arguments."""
         predicted, gold = _parse_call(prediction), _parse_call(example.answer)
-        return predicted is not None and predicted == gold
+        if predicted is None or gold is None:
+            return False
+        name = resolved_name(predicted[0], gold[0]) if self.extraction == "official" else predicted[0]
+        return (name, predicted[1]) == gold
 
     def aggregate(self, predictions: list[str], examples: list[Example]) -> float:
         scores = [self.score(p, e) for p, e in zip(predictions, examples, strict=True)]
