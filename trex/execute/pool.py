@@ -27,7 +27,7 @@ from trex.search.contracts import Job
 from trex.tree.records import NodeStatus, RunResult
 
 log = logging.getLogger(__name__)
-PLACEMENT_WAIT_S = 10.0
+PLACEMENT_WAIT_S = 2.0
 
 
 @dataclass(frozen=True)
@@ -72,7 +72,7 @@ class ExecutorPool:
         self._remote = ray.remote(max_restarts=0)(Executor)
         self._idle: list[tuple[Any, Any]] = []                       # (actor, placement group)
         self._busy: dict[ray.ObjectRef, tuple[Any, Any, Job]] = {}
-        self._pending: list[Any] = []          # placement groups asked for and not yet placed (autoscale)
+        self._pending: list[Any] = []          # placement groups asked for and not yet placed
         self.wanted: int | None = None         # executors the search can still use (None: max_concurrent)
         if not autoscale:
             check_cluster_can_hold(demand)
@@ -90,18 +90,24 @@ class ExecutorPool:
 
     @property
     def free(self) -> int:
-        """Jobs that can start now: idle actors, or one more actor if the cluster has room (with
-        autoscale: pending placement groups are asked for up to the cap, and placed ones used)."""
+        """Jobs that can start now: idle actors (with those whose pending group has been placed
+        since), or one more actor if the cluster has room (with autoscale: pending placement groups
+        are asked for up to the cap)."""
+        self._place_ready()
         if self._idle:
             return len(self._idle)
-        if self.autoscale and self.demand.actor():
+        if not self.demand.actor():       # nothing to reserve: an executor needs no placement
+            if self.size >= self.cap:
+                return 0
+            self._idle.append((self._actor(None), None))
+            return 1
+        if self.autoscale:
             while self.size + len(self._pending) < self.cap:
                 self._pending.append(placement_group([self.demand.actor()], strategy="STRICT_PACK"))
             self._place_ready()
-            return len(self._idle)
-        if self.size >= self.cap or not fits(self.demand.total(), ray.available_resources()):
-            return 0
-        return 1 if self._spawn() else 0
+        elif not self._pending and self.size < self.cap and fits(self.demand.total(), ray.available_resources()):
+            self._spawn()
+        return len(self._idle)
 
     @property
     def pending(self) -> int:
@@ -133,15 +139,16 @@ class ExecutorPool:
             self._pending.remove(pg)
             self._idle.append((self._actor(pg), pg))
 
-    def _spawn(self) -> bool:
-        """Place one more executor; False (and nothing held) if its resources did not come together."""
-        bundle = self.demand.actor()
-        pg = placement_group([bundle], strategy="STRICT_PACK") if bundle else None
-        if pg is not None and not pg.wait(PLACEMENT_WAIT_S):
-            remove_placement_group(pg)
-            return False
-        self._idle.append((self._actor(pg), pg))
-        return True
+    def _spawn(self) -> None:
+        """Ask for one more executor's placement group (the cluster has room for it). Placed within
+        PLACEMENT_WAIT_S, its executor is idle at once; otherwise (a busy GCS) the group stays
+        pending and a later `free` creates the executor, so the loop never stalls on it and no
+        group is dropped and asked again."""
+        pg = placement_group([self.demand.actor()], strategy="STRICT_PACK")
+        if pg.wait(PLACEMENT_WAIT_S):
+            self._idle.append((self._actor(pg), pg))
+        else:
+            self._pending.append(pg)
 
     def _actor(self, pg: Any) -> Any:
         options: dict[str, Any] = {"num_cpus": self.demand.cpus, "num_gpus": self.demand.gpus,
@@ -185,9 +192,9 @@ class ExecutorPool:
 
     def wait_for_room(self, seconds: float) -> bool:
         """Wait up to `seconds` until one executor can be placed."""
+        waiting_on = " for the Ray autoscaler" if self.autoscale else ""
         log.warning("waiting up to %.0f s for room for an executor (%s)%s", seconds, self.demand.total(),
-                    f"; {len(self._pending)} placement group(s) pending for the Ray autoscaler"
-                    if self._pending else "")
+                    f"; {len(self._pending)} placement group(s) pending{waiting_on}" if self._pending else "")
         deadline = time.monotonic() + seconds
         while not self.free:
             if time.monotonic() > deadline:
