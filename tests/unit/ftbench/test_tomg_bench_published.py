@@ -7,9 +7,10 @@ leaderboard row "OpenMolIns-large (Galactica-125M)", Acc-bar 39.28 (2 decimals, 
 The figure depends on the RDKit release. RDKit 2024.09 changed its valence model: a carbocation
 with four neighbours (`CC[C+](C)(C)C`, frequent in these outputs) parsed before and is rejected
 since, so some answers that were valid (and successful) for the authors are invalid now. With
-RDKit 2023.09.6 or 2024.03.5 the mean is 39.2756 (published 39.28); with 2024.09.6 and later
-it is 38.7622. ftbench matches a transcription of the official evaluate.py row for row under
-both, so the newer-RDKit gap is an expected failure (strict: a pass there needs a look).
+RDKit 2023.09.6, 2024.03.5 or 2024.03.6 the mean is 39.2756 (published 39.28); with 2024.09.1
+and later it is 38.7622. ftbench matches a transcription of the official evaluate.py row for row
+under both. The `chem` extra pins RDKit < 2024.09 where a wheel exists (Python <= 3.12); with a
+newer RDKit the gap is an expected failure (strict: a pass there needs a look).
 """
 from __future__ import annotations
 
