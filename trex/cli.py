@@ -14,6 +14,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from trex.tree.describe import score_text
 from trex.tree.records import Node
 from trex.tree.store import Tree
 
@@ -35,10 +36,6 @@ def tree_of(run: str) -> tuple[Path, Tree]:
     return run_dir, Tree.load(run_dir / "tree.json")
 
 
-def _fmt(value: float | None) -> str:
-    return "-" if value is None else f"{value:.3f}"
-
-
 def finished(run_dir: Path) -> bool:
     """The run has ended: final.json exists and is not older than tree.json (a resumed run
     keeps its previous session's final.json until it ends again)."""
@@ -51,14 +48,14 @@ def status_table(run_dir: Path, tree: Tree) -> Table:
     best = tree.best()
     final = run_dir / "final.json"
     state = json.loads(final.read_text())["stop_reason"] if finished(run_dir) else "running"
-    table = Table(title=f"{run_dir.name}: {len(tree)} nodes, best {_fmt(best.score if best else None)}"
+    table = Table(title=f"{run_dir.name}: {len(tree)} nodes, best {score_text(best.score if best else None)}"
                         f"{f' ({best.id})' if best else ''} · {state}")
     for column in ("node", "parent", "status", "dev", "fidelity", "origin", "objective", "seconds", "examples"):
         table.add_column(column, justify="right" if column in ("dev", "fidelity", "seconds", "examples") else "left")
     for node in tree:
         r = node.result
         table.add_row(node.id + (" *" if best and node.id == best.id else ""), node.parent_id or "-",
-                      f"[{STATUS_STYLE[node.status.value]}]{node.status.value}[/]", _fmt(node.score),
+                      f"[{STATUS_STYLE[node.status.value]}]{node.status.value}[/]", score_text(node.score),
                       f"{r.fidelity:.2f}" if r else "-", node.origin or "-", node.spec.objective[:60],
                       f"{r.cost.total_s:.0f}" if r else "-", str(r.cost.train_samples) if r else "-")
     return table
@@ -84,7 +81,7 @@ def status(run: str, watch: float | None, console: Console) -> None:
 def diff_table(tree: Tree, a: Node, b: Node) -> Table:
     from trex.track.html_report import flat_spec
 
-    table = Table(title=f"{a.id} ({_fmt(a.score)}) vs {b.id} ({_fmt(b.score)})")
+    table = Table(title=f"{a.id} ({score_text(a.score)}) vs {b.id} ({score_text(b.score)})")
     for column in ("key", a.id, b.id):
         table.add_column(column)
     sa, sb = flat_spec(a), flat_spec(b)
@@ -170,7 +167,7 @@ def main(argv: list[str] | None = None) -> int:
                 console.print(f"exported to {out}: {', '.join(sorted(p.name for p in out.iterdir()))}")
             else:
                 scores = export.reproduce(args.recipe, args.out)
-                console.print(" · ".join(f"{k} {_fmt(v)}" for k, v in scores.items()))
+                console.print(" · ".join(f"{k} {score_text(v)}" for k, v in scores.items()))
         except export.ExportError as err:
             print(f"trex: {err}", file=sys.stderr)
             return 2

@@ -20,7 +20,7 @@ import yaml
 from trex import storage
 from trex.config import ExecutorConfig, saved_config
 from trex.track.html_report import test_score
-from trex.tree.describe import spec_line
+from trex.tree.describe import metric_name, score_text, spec_line
 from trex.tree.records import ExperimentSpec, InitFrom, Node, NodeStatus
 from trex.tree.store import Tree
 
@@ -97,8 +97,7 @@ def fetch_adapter(location: str, into: Path) -> Path:
 
 def model_card(p: Picked, rec: dict[str, Any], merged: bool) -> str:
     base_id, license_id = BUILTIN_BASES.get(rec["model"], (rec["model"], "other"))
-    metric = next((k.removeprefix("dev_") for k in (p.node.result.metrics if p.node.result else {})
-                   if k.startswith("dev_") and "/" not in k), "score")
+    metric = metric_name([p.node.result])
     root = p.tree.root
     front = {"base_model": base_id, "library_name": "transformers" if merged else "peft", "license": license_id,
              "tags": ["trex", "lora", p.config["task"]["name"]]}
@@ -107,12 +106,12 @@ def model_card(p: Picked, rec: dict[str, Any], merged: bool) -> str:
              f"A LoRA fine-tune of `{base_id}`{' merged into its weights' if merged else ''}, found by a trex "
              f"search over {len(p.tree)} experiments.", "",
              "## Scores", "", f"| split | {metric} | base model |", "|---|---|---|",
-             f"| dev | {_fmt(p.node.score)} | {_fmt(root.score)} |",
-             f"| test | {_fmt(rec['test_score'])} | {_fmt(test_score(p.run_dir, root))} |", "",
+             f"| dev | {score_text(p.node.score)} | {score_text(root.score)} |",
+             f"| test | {score_text(rec['test_score'])} | {score_text(test_score(p.run_dir, root))} |", "",
              "## Lineage", ""]
     for n in p.tree.lineage(p.node.id):
-        lines.append(f"- `{n.id}` ({_fmt(n.score)}): {n.spec.objective}" + (f" — {spec_line(n.spec)}" if n.parent_id
-                                                                               else ""))
+        change = f" — {spec_line(n.spec)}" if n.parent_id else ""
+        lines.append(f"- `{n.id}` ({score_text(n.score)}): {n.spec.objective}{change}")
     lines += ["", "## Recipe", "", "`recipe.yaml` holds the training chain (each spec with its seeds). Train it "
               "again with:", "", "```bash", rec["command"], "```", "",
               "## License", "", f"The weights follow the base model's license (`{license_id}`)."
@@ -121,10 +120,6 @@ def model_card(p: Picked, rec: dict[str, Any], merged: bool) -> str:
         lines.insert(-4, f"Note: this node was scored at fidelity {p.node.result.fidelity:.2f} (part of its "
                          "training budget); the recipe trains it in full.")
     return "\n".join(lines)
-
-
-def _fmt(value: float | None) -> str:
-    return "-" if value is None else f"{value:.3f}"
 
 
 def export(run: str | Path, out: Path, which: str = "best", merge: bool = False,
@@ -208,7 +203,7 @@ def reproduce(recipe_path: Path, out: Path) -> dict[str, float | None]:
         if result.status is not NodeStatus.SUCCEEDED:
             raise RuntimeError(f"step {step['node']} failed: {result.error}")
         adapter = result.adapter_path
-        log.info("step %s: dev %s", step["node"], _fmt(result.score))
+        log.info("step %s: dev %s", step["node"], score_text(result.score))
     last = rec["steps"][-1]
     test = executor.run(Job(node_id=last["node"], spec=ExperimentSpec.model_validate(last["spec"]),
                             node_dir=str(out / last["node"]), seed=last["seed"], train=False, split=Split.TEST,

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from trex import storage
+from trex.tree.describe import metric_name
 from trex.tree.records import Node, NodeStatus
 from trex.tree.store import Tree, atomic_write
 
@@ -167,8 +168,7 @@ def report_data(run_dir: Path, cache: dict[str, dict[str, Any]] | None = None) -
         nodes.append(node_entry(node, tree, places[node.id], cache.get(node.id) or node_files(node),
                                 test_score(run_dir, node)))
     best = tree.best()
-    metric = next((k.removeprefix("dev_") for n in tree if n.result for k in n.result.metrics
-                   if k.startswith("dev_") and "/" not in k), "score")
+    metric = metric_name(n.result for n in tree)
     config = json.loads(_read(str(run_dir / "config.json")) or b"{}")
     return {
         "task": (config.get("task") or {}).get("name", "search"), "metric": metric, "run": run_dir.name, "final": final,

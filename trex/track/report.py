@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from trex.tree.describe import fidelity_note, spec_line
+from trex.tree.describe import fidelity_note, score_text, spec_line
 from trex.tree.records import Node, NodeStatus
 from trex.tree.store import Tree
 
@@ -16,10 +16,6 @@ class FinalScores:
     best_test: float | None
 
 
-def _fmt(value: float | None) -> str:
-    return "-" if value is None else f"{value:.3f}"
-
-
 def phase_row(node: Node) -> str:
     who = node.origin or "-"
     if node.result is None:
@@ -27,7 +23,7 @@ def phase_row(node: Node) -> str:
     c = node.result.cost
     wall = (node.finished_at or 0) - (node.started_at or 0)
     overhead = max(0.0, wall - c.total_s)
-    dev = _fmt(node.score) + ("*" if node.proxy else "")
+    dev = score_text(node.score) + ("*" if node.proxy else "")
     return (f"| {node.id} | {who} | {node.status.value} | {dev} | {c.data_s:.1f} | {c.train_s:.1f} | "
             f"{c.eval_s:.1f} | {overhead:.2f} |")
 
@@ -44,12 +40,12 @@ def render_summary(tree: Tree, metric: str, final: FinalScores, stop_reason: str
              f"{tree.llm_usage.prompt_tokens + tree.llm_usage.completion_tokens} tokens, "
              f"{tree.llm_usage.seconds:.0f} s.", "",
              f"| | dev {metric} | test {metric} |", "|---|---|---|",
-             f"| base model ({base.id}) | {_fmt(base.score)} | {_fmt(final.base_test)} |"]
+             f"| base model ({base.id}) | {score_text(base.score)} | {score_text(final.base_test)} |"]
     if best is not None:
-        lines.append(f"| best node ({best.id}) | {_fmt(best.score)} | {_fmt(final.best_test)} |")
+        lines.append(f"| best node ({best.id}) | {score_text(best.score)} | {score_text(final.best_test)} |")
         lines += ["", f"## Lineage of {best.id}", ""]
         for node in tree.lineage(best.id):
-            lines.append(f"- **{node.id}** (dev {_fmt(node.score)}{fidelity_note(node.result)}, "
+            lines.append(f"- **{node.id}** (dev {score_text(node.score)}{fidelity_note(node.result)}, "
                          f"{node.origin or 'llm'}): "
                          f"{node.spec.objective}  ")
             lines.append(f"  `{spec_line(node.spec)}`")

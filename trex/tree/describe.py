@@ -1,10 +1,22 @@
-"""What a spec is, in one line for people and in one hash for deduplication."""
+"""What a spec and its results are, in one line for people and in one hash for deduplication."""
 from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterable
 
 from trex.tree.records import ExperimentSpec, InitFrom, RunResult
+
+
+def score_text(value: float | None) -> str:
+    """A score as the CLI, report and model card print it: 3 decimals, "-" when there is none."""
+    return "-" if value is None else f"{value:.3f}"
+
+
+def metric_name(results: Iterable[RunResult | None]) -> str:
+    """The task's metric as the results name it (`dev_<metric>`, per-kind keys aside); "score" if none."""
+    return next((key.removeprefix("dev_") for result in results if result for key in result.metrics
+                 if key.startswith("dev_") and "/" not in key), "score")
 
 
 def spec_line(spec: ExperimentSpec) -> str:
