@@ -52,55 +52,38 @@ def merge(alignment: list[Edit], src: Sequence[str], tgt: Sequence[str]) -> list
     filtered: list[Edit] = []
     i = 0
     while i < len(edits):
-        e1 = edits[i][0][0]
-        if i < len(edits) - 2:
-            e2, e3 = edits[i + 1][0][0], edits[i + 2][0][0]
-            swap = "T" + str(edits[i + 2][2] - edits[i][1])
-            if e1 == "S" and e2 == "M" and e3 == "S":
-                w1 = "".join(src[edits[i][1]:edits[i][2]])
-                w2 = "".join(tgt[edits[i][3]:edits[i][4]])
-                w3 = "".join(src[edits[i + 2][1]:edits[i + 2][2]])
-                w4 = "".join(tgt[edits[i + 2][3]:edits[i + 2][4]])
-                if min(len(w1), len(w2), len(w3), len(w4)) == 1:
-                    join = w1 == w4 and w2 == w3
-                else:
-                    join = _levenshtein(w1, w4) <= 1 and _levenshtein(w2, w3) <= 1
-                if join:
-                    filtered += _merged(edits[i:i + 3], swap)
-                    i += 3
-                else:
-                    filtered.append(edits[i])
-                    i += 1
-            elif (e1 == "D" and e2 in ("M", "T") and e3 == "I") or (e1 == "I" and e2 in ("M", "T") and e3 == "D"):
-                if e1 == "D":
-                    deleted, inserted = src[edits[i][1]:edits[i][2]], tgt[edits[i + 2][3]:edits[i + 2][4]]
-                else:
-                    deleted, inserted = src[edits[i + 2][1]:edits[i + 2][2]], tgt[edits[i][3]:edits[i][4]]
-                a, b = "".join(deleted), "".join(inserted)
-                if len(a) < len(b):
-                    a, b = b, a
-                join = False
-                if a not in MERGE_PUNCT and b not in MERGE_PUNCT and len(a) - len(b) <= 1:
-                    if len(b) == 1:
-                        join = a == b
-                    else:
-                        join = _levenshtein(a, b) <= 1 or (len(a) == len(b) and b in a + a)
-                if join:
-                    filtered += _merged(edits[i:i + 3], swap)
-                    i += 3
-                else:
-                    filtered.append(edits[i])
-                    i += 1
-            else:
-                if e1 != "M":
-                    filtered.append(edits[i])
-                i += 1
-        else:
-            if e1 != "M":
-                filtered.append(edits[i])
-            i += 1
+        if i < len(edits) - 2 and _joins(edits[i:i + 3], src, tgt):
+            filtered += _merged(edits[i:i + 3], "T" + str(edits[i + 2][2] - edits[i][1]))
+            i += 3
+            continue
+        if edits[i][0][0] != "M":
+            filtered.append(edits[i])
+        i += 1
     return [_trimmed(edit, src, tgt) for edit in filtered
             if "".join(src[edit[1]:edit[2]]) != "".join(tgt[edit[3]:edit[4]])]
+
+
+def _joins(three: list[Edit], src: Sequence[str], tgt: Sequence[str]) -> bool:
+    """Whether three consecutive edits are one word-order edit: S-M-S whose outer spans swap
+    places, or D-(M/T)-I / I-(M/T)-D moving the same (near-identical) text."""
+    (e1, e2, e3), first, last = (edit[0][0] for edit in three), three[0], three[2]
+    if e1 == "S" and e2 == "M" and e3 == "S":
+        w1, w2 = "".join(src[first[1]:first[2]]), "".join(tgt[first[3]:first[4]])
+        w3, w4 = "".join(src[last[1]:last[2]]), "".join(tgt[last[3]:last[4]])
+        if min(len(w1), len(w2), len(w3), len(w4)) == 1:
+            return w1 == w4 and w2 == w3
+        return _levenshtein(w1, w4) <= 1 and _levenshtein(w2, w3) <= 1
+    if {e1, e3} == {"D", "I"} and e2 in ("M", "T"):
+        deleted, inserted = (first, last) if e1 == "D" else (last, first)
+        a, b = "".join(src[deleted[1]:deleted[2]]), "".join(tgt[inserted[3]:inserted[4]])
+        if len(a) < len(b):
+            a, b = b, a
+        if a in MERGE_PUNCT or b in MERGE_PUNCT or len(a) - len(b) > 1:
+            return False
+        if len(b) == 1:
+            return a == b
+        return _levenshtein(a, b) <= 1 or (len(a) == len(b) and b in a + a)
+    return False
 
 
 def _trimmed(edit: Edit, src: Sequence[str], tgt: Sequence[str]) -> Edit:
