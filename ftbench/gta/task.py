@@ -263,19 +263,22 @@ class GtaTask(TaskTexts):
     def score(self, prediction: str, example: Example) -> float:
         """ToolAcc for one step: 1.0 when the predicted tool name is the gold one ("Tool.api" counts
         as "Tool" under the official rules, as GTA's action executor runs it)."""
-        predicted, gold = _parse_call(prediction), _parse_call(example.answer)
-        if predicted is None or gold is None:
-            return 0.0
-        name = resolved_name(predicted[0], gold[0]) if self.extraction == "official" else predicted[0]
-        return float(name == gold[0])
+        calls = self._calls(prediction, example)
+        return float(calls is not None and calls[0][0] == calls[1][0])
 
     def arguments_match(self, prediction: str, example: Example) -> bool:
         """ArgAcc for one step: the right tool with exactly the gold arguments."""
+        calls = self._calls(prediction, example)
+        return calls is not None and calls[0] == calls[1]
+
+    def _calls(self, prediction: str, example: Example) -> tuple[tuple[str, Any], tuple[str, Any]] | None:
+        """(predicted, gold) calls, the predicted name resolved as the reading rules run it; None if
+        either is not a call."""
         predicted, gold = _parse_call(prediction), _parse_call(example.answer)
         if predicted is None or gold is None:
-            return False
+            return None
         name = resolved_name(predicted[0], gold[0]) if self.extraction == "official" else predicted[0]
-        return (name, predicted[1]) == gold
+        return (name, predicted[1]), gold
 
     def aggregate(self, predictions: list[str], examples: list[Example]) -> float:
         scores = [self.score(p, e) for p, e in zip(predictions, examples, strict=True)]

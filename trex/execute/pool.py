@@ -104,7 +104,6 @@ class ExecutorPool:
         if self.autoscale:
             while self.size + len(self._pending) < self.cap:
                 self._pending.append(placement_group([self.demand.actor()], strategy="STRICT_PACK"))
-            self._place_ready()
         elif not self._pending and self.size < self.cap and fits(self.demand.total(), ray.available_resources()):
             self._spawn()
         return len(self._idle)
